@@ -1,0 +1,1 @@
+"""Serverlesspresso domain package, shared by every Lambda function (deployed as the SharedLayer)."""

@@ -1,0 +1,194 @@
+"""Data access for the orders table. Every write is one conditional UpdateItem, so duplicate and
+out-of-order deliveries are decided by DynamoDB, atomically, never by a read-then-write."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from serverlesspresso.models import TERMINAL_RANK, OrderEnded, OrderState, TokenIssued
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+# Written on every transition: the state, its rank and a timeline entry, so an order's history is readable.
+_TRANSITION = (
+    "#state = :state, stateRank = :rank, updatedAt = :now, "
+    "createdAt = if_not_exists(createdAt, :now), "
+    "timeline = list_append(if_not_exists(timeline, :empty), :entry)"
+)
+# A workflow event may only move an order forward, and only the execution that owns the order may move it.
+_WORKFLOW_GUARD = (
+    "(attribute_not_exists(stateRank) OR stateRank < :rank) "
+    "AND (attribute_not_exists(executionArn) OR executionArn = :arn) "
+    "AND (attribute_not_exists(userId) OR userId = :user)"
+)
+
+
+def utc_now() -> str:
+    """ISO-8601 UTC timestamp with milliseconds; sorts lexically, which the GSIs' sort keys rely on."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Serialize plain Python values to DynamoDB attribute values."""
+    return {key: _serializer.serialize(value) for key, value in values.items()}
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """Deserialize a DynamoDB item to plain Python values (numbers as int where whole)."""
+    plain = {key: _deserializer.deserialize(value) for key, value in item.items()}
+    return {key: _plain_number(value) for key, value in plain.items()}
+
+
+def _plain_number(value: Any) -> Any:
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):
+        return [_plain_number(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain_number(v) for k, v in value.items()}
+    return value
+
+
+class TokenStore(Enum):
+    """What happened to a task token a workflow event carried."""
+
+    STORED = "stored"
+    DUPLICATE = "duplicate"  # this very token is already stored: a redelivery
+    STALE = "stale"  # the order has moved past this wait, or ended
+    FOREIGN = "foreign"  # the order belongs to another execution (or user): a duplicate start
+
+
+@dataclass(frozen=True)
+class TokenStoreResult:
+    """Outcome of store_task_token, with the item as it was when a write was refused."""
+
+    outcome: TokenStore
+    current: dict[str, Any] | None = None
+
+
+class ConditionFailed(Exception):
+    """A conditional write was refused; `current` is the item that blocked it (None if there is none)."""
+
+    def __init__(self, current: dict[str, Any] | None) -> None:
+        super().__init__("conditional write refused")
+        self.current = current
+
+
+class OrderRepository:
+    """The orders table: one item per order, keyed by orderId."""
+
+    def __init__(self, table_name: str, client: Any) -> None:
+        self.table_name = table_name
+        self.client = client
+
+    def get(self, order_id: str) -> dict[str, Any] | None:
+        """The order as stored (strongly consistent), or None."""
+        response = self.client.get_item(
+            TableName=self.table_name, Key=to_item({"orderId": order_id}), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def update(
+        self,
+        order_id: str,
+        update_expression: str,
+        condition: str | None,
+        values: Mapping[str, Any],
+        names: Mapping[str, str] | None = None,
+        return_values: str = "ALL_NEW",
+    ) -> dict[str, Any]:
+        """One conditional UpdateItem; raises ConditionFailed with the blocking item on refusal."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": to_item({"orderId": order_id}),
+            "UpdateExpression": update_expression,
+            "ExpressionAttributeValues": to_item(values),
+            "ReturnValues": return_values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if condition:
+            request["ConditionExpression"] = condition
+        if names:
+            request["ExpressionAttributeNames"] = dict(names)
+        try:
+            response = self.client.update_item(**request)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            item = error.response.get("Item")
+            raise ConditionFailed(from_item(item) if item else None) from None
+        return from_item(response.get("Attributes", {}))
+
+    def store_task_token(self, issued: TokenIssued) -> TokenStoreResult:
+        """Keep the token of the wait the workflow just entered, unless the order is already past it."""
+        now = utc_now()
+        update = f"SET {_TRANSITION}, taskToken = :token, tokenState = :state, executionArn = :arn, userId = :user"
+        values: dict[str, Any] = _transition_values(issued.state, now) | {
+            ":token": issued.task_token,
+            ":arn": issued.execution_arn,
+            ":user": issued.user_id,
+        }
+        if issued.order_number is not None:
+            update += ", orderNumber = :number"
+            values[":number"] = issued.order_number
+        try:
+            self.update(issued.order_id, update, _WORKFLOW_GUARD, values, {"#state": "state"}, "NONE")
+        except ConditionFailed as refused:
+            current = refused.current or {}
+            if current.get("executionArn") not in (None, issued.execution_arn) or current.get("userId") not in (
+                None,
+                issued.user_id,
+            ):
+                return TokenStoreResult(TokenStore.FOREIGN, current)
+            if current.get("taskToken") == issued.task_token:
+                return TokenStoreResult(TokenStore.DUPLICATE, current)
+            return TokenStoreResult(TokenStore.STALE, current)
+        return TokenStoreResult(TokenStore.STORED)
+
+    def end(self, ended: OrderEnded) -> bool:
+        """Move the order to its terminal state; False when it had ended already or is another execution's."""
+        update = (
+            f"SET {_TRANSITION}, endReason = :reason, executionArn = if_not_exists(executionArn, :arn), "
+            "userId = if_not_exists(userId, :user)"
+        )
+        values: dict[str, Any] = _transition_values(ended.state, utc_now()) | {
+            ":reason": ended.reason,
+            ":arn": ended.execution_arn,
+            ":user": ended.user_id,
+        }
+        if ended.order_number is not None:
+            update += ", orderNumber = :number"
+            values[":number"] = ended.order_number
+        # The token of an ended wait is useless and sensitive: drop it.
+        update += " REMOVE taskToken, tokenState"
+        try:
+            self.update(ended.order_id, update, _WORKFLOW_GUARD, values, {"#state": "state"}, "NONE")
+        except ConditionFailed:
+            return False
+        return True
+
+
+def _transition_values(state: OrderState, now: str) -> dict[str, Any]:
+    return {
+        ":state": state.value,
+        ":rank": state.rank,
+        ":now": now,
+        ":empty": [],
+        ":entry": [{"state": state.value, "at": now}],
+    }
+
+
+def is_terminal_rank(rank: int | None) -> bool:
+    """True when a stored stateRank means the order has ended."""
+    return rank is not None and rank >= TERMINAL_RANK

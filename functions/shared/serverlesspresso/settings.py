@@ -1,0 +1,29 @@
+"""Environment variables, parsed once per execution environment into a typed model."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The configuration every function reads from its environment (see template.yaml Globals)."""
+
+    orders_table_name: str
+    config_table_name: str
+    event_bus_name: str
+
+
+@cache
+def get_settings() -> Settings:
+    """Read the environment once; a missing variable is a deployment error and fails loudly."""
+    try:
+        return Settings(
+            orders_table_name=os.environ["ORDERS_TABLE_NAME"],
+            config_table_name=os.environ["CONFIG_TABLE_NAME"],
+            event_bus_name=os.environ["EVENT_BUS_NAME"],
+        )
+    except KeyError as missing:
+        raise RuntimeError(f"environment variable {missing} is not set (see template.yaml Globals)") from None
