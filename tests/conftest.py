@@ -1,0 +1,82 @@
+"""Test-wide setup. The first part makes it impossible for a test to reach real AWS.
+
+It runs at import, before any test module creates a boto3 client:
+
+1. Dummy credentials, a fixed region and Powertools settings in the environment, and no profile
+   or config file, so nothing picks up a developer's real credentials.
+2. A guard on botocore's one network exit, ``Endpoint._send``, that refuses any request to a host
+   other than the loopback interface.
+
+Why there and not in a ``before-send`` event handler: botocore calls *every* ``before-send``
+handler (``emit``, then takes the first non-None response), so a handler cannot tell whether
+moto's stubber, also a ``before-send`` handler, has already answered. ``Endpoint._send`` runs only
+when no handler answered, i.e. exactly when the request would really be sent. Inside
+``mock_aws`` moto answers every AWS URL, so the guard is never reached; outside it, or for a
+service moto passes through, the guard raises before a socket is opened. Clients pointed at a
+moto server on 127.0.0.1/localhost are let through.
+
+Fixtures for other suites are appended below the guard section.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+# --- 1. environment ------------------------------------------------------------------------------
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        # No shared config/credentials files: a developer's SSO or credential_process profile
+        # must not be consulted, nor the instance metadata service.
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_METRICS_NAMESPACE": "Serverlesspresso",
+        "POWERTOOLS_SERVICE_NAME": "serverlesspresso",
+    }
+)
+os.environ.pop("AWS_PROFILE", None)
+os.environ.pop("AWS_DEFAULT_PROFILE", None)
+
+# --- 2. the guard --------------------------------------------------------------------------------
+import botocore.endpoint  # after the environment is set
+
+LOOPBACK_HOSTS = frozenset({"localhost", "::1"})
+
+
+class RealAwsCallError(RuntimeError):
+    """Raised instead of sending a request that would leave this machine."""
+
+
+def refuse_non_loopback(request: Any) -> None:
+    """Raise RealAwsCallError unless the request goes to the loopback interface."""
+    host = urlsplit(request.url).hostname or ""
+    if host in LOOPBACK_HOSTS or host.startswith("127."):
+        return
+    raise RealAwsCallError(
+        f"blocked a request to real AWS ({request.method} {request.url}): wrap the test in mock_aws "
+        "or point the client at a local moto server"
+    )
+
+
+_real_send = botocore.endpoint.Endpoint._send
+
+
+def _guarded_send(self: botocore.endpoint.Endpoint, request: Any) -> Any:
+    refuse_non_loopback(request)
+    return _real_send(self, request)
+
+
+if not getattr(botocore.endpoint.Endpoint._send, "_aws_guard", False):
+    _guarded_send._aws_guard = True  # type: ignore[attr-defined]
+    botocore.endpoint.Endpoint._send = _guarded_send
+
+# --- fixtures for other suites go below ----------------------------------------------------------
