@@ -1,0 +1,232 @@
+"""Drains the rule queues into their targets: what EventBridge + Lambda/Step Functions do on AWS.
+
+A failed delivery is retried (the message becomes visible again at once) up to the route's
+attempts, then kept: written to the template's failure queue (the function's on-failure
+destination or the rule's dead-letter queue, in AWS's message formats) and recorded in
+`dead_letters`. Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from local.provision import Route
+
+Deliver = Callable[[Route, Any], Any]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One attempt to deliver one event to one target."""
+
+    rule: str
+    target: str
+    detail_type: str
+    event_id: str
+    attempt: int
+    outcome: str  # "ok", "retry" (failed, will be retried) or "dead" (failed, attempts used up)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An event whose delivery kept failing, with the last error."""
+
+    rule: str
+    target: str
+    event: dict[str, Any]
+    error: str
+    attempts: int
+
+
+class Dispatcher:
+    """Polls every route queue and the capture queue; see the module docstring."""
+
+    def __init__(
+        self,
+        sqs: Any,
+        routes: list[Route],
+        capture_queue_url: str,
+        deliver: Deliver,
+        poll_interval: float = 0.05,
+    ) -> None:
+        self._sqs = sqs
+        self._routes = list(routes)
+        self._capture_queue_url = capture_queue_url
+        self._deliver = deliver
+        self._poll_interval = poll_interval
+        self._lock = threading.Lock()  # one poller at a time (background thread or a test's drain)
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.delivered: list[Delivery] = []
+        self.dead_letters: list[DeadLetter] = []
+        self.events_seen: list[dict[str, Any]] = []
+        self.errors: list[str] = []  # the background thread's own failures (never silent)
+
+    # ------------------------------------------------------------------------------ polling
+    def poll_once(self) -> int:
+        """Receive and handle what is waiting now; return how many messages were handled."""
+        with self._lock:
+            handled = self._capture()
+            for route in self._routes:
+                handled += self._serve(route)
+            return handled
+
+    def collect_events(self) -> int:
+        """Record the events that reached a bus into events_seen, delivering nothing; return how many."""
+        with self._lock:
+            return self._capture()
+
+    def drain(self, timeout: float = 10.0, settle: float = 0.3) -> None:
+        """Poll until nothing arrived for `settle` seconds; TimeoutError if still busy after `timeout`."""
+        deadline = time.monotonic() + timeout
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < settle:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"events still arriving after {timeout} s")
+            if self.poll_once():
+                quiet_since = time.monotonic()
+            else:
+                time.sleep(self._poll_interval)
+
+    def start(self) -> None:
+        """Poll in a background thread until stop()."""
+        if self._thread is not None:
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="local-dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the background thread (waits for the current poll to finish)."""
+        if self._thread is None:
+            return
+        self._stopping.set()
+        self._thread.join(timeout=30)
+        self._thread = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the background thread is polling."""
+        return self._thread is not None
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                handled = self.poll_once()
+            except Exception as error:  # keep polling; the failure is recorded, not swallowed
+                self.errors.append(repr(error))
+                handled = 0
+            if not handled:
+                self._stopping.wait(self._poll_interval)
+
+    # ----------------------------------------------------------------------------- handling
+    def _receive(self, queue_url: str) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = self._sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["ApproximateReceiveCount"]
+        ).get("Messages", [])
+        return messages
+
+    def _capture(self) -> int:
+        messages = self._receive(self._capture_queue_url)
+        for message in messages:
+            self.events_seen.append(json.loads(message["Body"]))
+            self._sqs.delete_message(QueueUrl=self._capture_queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return len(messages)
+
+    def _serve(self, route: Route) -> int:
+        messages = self._receive(route.queue_url)
+        for message in messages:
+            event = json.loads(message["Body"])
+            attempt = int(message["Attributes"]["ApproximateReceiveCount"])
+            try:
+                self._deliver(route, _target_input(route, event))
+            except Exception as error:
+                self._failed(route, message, event, attempt, error)
+            else:
+                self._record(route, event, attempt, "ok")
+                self._sqs.delete_message(QueueUrl=route.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return len(messages)
+
+    def _failed(
+        self, route: Route, message: dict[str, Any], event: dict[str, Any], attempt: int, error: Exception
+    ) -> None:
+        text = f"{type(error).__name__}: {error}"
+        if attempt < route.max_attempts:  # visible again now: the next poll retries it
+            self._record(route, event, attempt, "retry", text)
+            self._sqs.change_message_visibility(
+                QueueUrl=route.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+            return
+        self._record(route, event, attempt, "dead", text)
+        self._sqs.send_message(
+            QueueUrl=route.failure_queue_url, **_failure_message(route, event, attempt, error)
+        )
+        self.dead_letters.append(DeadLetter(route.rule_name, route.target, event, text, attempt))
+        self._sqs.delete_message(QueueUrl=route.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _record(
+        self, route: Route, event: dict[str, Any], attempt: int, outcome: str, error: str | None = None
+    ) -> None:
+        self.delivered.append(
+            Delivery(
+                route.rule_name,
+                route.target,
+                str(event.get("detail-type", "")),
+                str(event.get("id", "")),
+                attempt,
+                outcome,
+                error,
+            )
+        )
+
+
+def _target_input(route: Route, event: dict[str, Any]) -> Any:
+    """Apply the target's Input / InputPath (InputTransformer is applied by moto)."""
+    if route.input is not None:
+        return json.loads(route.input)
+    if route.input_path:
+        value: Any = event
+        for part in route.input_path.removeprefix("$").strip(".").split("."):
+            value = value[part] if part else value
+        return value
+    return event
+
+
+def _failure_message(route: Route, event: dict[str, Any], attempts: int, error: Exception) -> dict[str, Any]:
+    """The message AWS would write: a Lambda on-failure record, or an EventBridge DLQ message."""
+    if route.target_kind == "function":
+        record = {
+            "version": "1.0",
+            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "requestContext": {
+                "requestId": str(event.get("id", "")),
+                "functionArn": f"{route.target_arn}:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": attempts,
+            },
+            "requestPayload": event,
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "responsePayload": {"errorMessage": str(error), "errorType": type(error).__name__},
+        }
+        return {"MessageBody": json.dumps(record)}
+    attributes = {
+        "RULE_ARN": route.rule_arn,
+        "TARGET_ARN": route.target_arn,
+        "ERROR_CODE": type(error).__name__,
+        "ERROR_MESSAGE": str(error)[:256],
+    }
+    return {
+        "MessageBody": json.dumps(event),
+        "MessageAttributes": {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+    }
