@@ -72,7 +72,7 @@ clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
 	find . -path ./$(VENV) -prune -o -path ./$(TOOLS) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 
-# A bearer token for the local API (python -m local.api_server), printed as the last line:
+# A bearer token for the local HTTP API (make local), printed as the last line:
 #   make token USER=alice            a customer
 #   make token USER=bob ROLE=barista a barista
 ROLE ?= customer

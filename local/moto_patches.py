@@ -13,7 +13,9 @@ undoes them.
 from __future__ import annotations
 
 import datetime
+import functools
 import os
+import threading
 import uuid
 import warnings
 from collections.abc import Callable, Iterable
@@ -126,10 +128,49 @@ def _patch_start_execution_default_name() -> Callable[[], None]:
 
     original = StepFunctionsParserBackend.start_execution
 
-    def start_execution(self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any) -> Any:
+    def start_execution(
+        self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
         return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
 
     return _replace(StepFunctionsParserBackend, "start_execution", start_execution)
+
+
+def _patch_dynamodb_atomic_requests() -> Callable[[], None]:
+    # DynamoDB applies each request to an item atomically. moto checks a condition, computes an
+    # UpdateItem's new values and then writes them attribute by attribute on the stored item, with no
+    # lock: in-process, a request from another thread (an ASL task, a handler, a test) can read a
+    # half-applied update or interleave two updates, losing one (a capacity slot ADD/DELETE, an
+    # order-number increment). Serialize DynamoDB requests; none waits for another thread inside.
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.RLock()
+    original = DynamoHandler.call_action
+
+    @functools.wraps(original)
+    def call_action(self: Any) -> Any:
+        with lock:
+            return original(self)
+
+    return _replace(DynamoHandler, "call_action", call_action)
+
+
+def _patch_task_timeout_default() -> Callable[[], None]:
+    # A Task with HeartbeatSeconds but no TimeoutSeconds gets a 60 s TimeoutSeconds in moto, so every
+    # callback wait ends after a minute; on AWS a Task's TimeoutSeconds defaults to 99999999 and only
+    # the heartbeat bounds our waits (300 s, 900 s). Restore AWS's default after moto parses a state.
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+    from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
+
+    original = ExecutionState.from_state_props
+
+    def from_state_props(self: Any, state_props: Any) -> None:
+        original(self, state_props)
+        timeout = getattr(self, "timeout", None)
+        if isinstance(timeout, TimeoutSeconds) and timeout.is_default and timeout.timeout_seconds == 60:
+            self.timeout = TimeoutSeconds(timeout_seconds=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS, is_default=True)
+
+    return _replace(ExecutionState, "from_state_props", from_state_props)
 
 
 PATCHES: dict[str, Callable[[], Callable[[], None]]] = {
@@ -138,6 +179,8 @@ PATCHES: dict[str, Callable[[], Callable[[], None]]] = {
     "send_task_failure_cause": _patch_send_task_failure_cause,
     "event_account_field": _patch_event_account_field,
     "start_execution_default_name": _patch_start_execution_default_name,
+    "dynamodb_atomic_requests": _patch_dynamodb_atomic_requests,
+    "task_timeout_default": _patch_task_timeout_default,
 }
 
 

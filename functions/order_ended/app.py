@@ -6,6 +6,7 @@ Trigger: EventBridge rule on OrderProcessor.orderFinished / OrderTimeOut / ShopU
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from serverlesspresso.dependencies import order_repository
 from serverlesspresso.handling import handle_workflow_event
 from serverlesspresso.models import order_ended_from

@@ -6,6 +6,7 @@ Trigger: EventBridge rule on OrderProcessor.WaitingCompletion (the seed's `Emit 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from serverlesspresso.aws import events_client, sfn_client
 from serverlesspresso.dependencies import order_repository
 from serverlesspresso.handling import handle_workflow_event

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -212,6 +214,46 @@ def test_an_execution_started_without_a_name_gets_a_generated_one(patched_moto: 
         assert json.loads(result["output"]) == {"name": name}
 
 
+# ------------------------------------------------------------------- dynamodb_atomic_requests
+def test_concurrent_updates_of_one_item_all_apply(patched_moto: Any) -> None:
+    # Given one item and threads that switch as often as the interpreter allows (so that a request
+    # is interrupted between moto's condition check, its computing of new values and its write)
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.put_item(TableName="t", Item={"k": {"S": "shop"}, "n": {"N": "0"}})
+    previous_interval = sys.getswitchinterval()
+    threads, increments = 4, 100
+
+    def increment() -> None:
+        for _ in range(increments):
+            dynamodb.update_item(
+                TableName="t",
+                Key={"k": {"S": "shop"}},
+                UpdateExpression="SET n = n + :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+
+    # When they all increment the same counter at once (as executions take order numbers)
+    sys.setswitchinterval(1e-5)
+    try:
+        workers = [threading.Thread(target=increment) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    finally:
+        sys.setswitchinterval(previous_interval)
+
+    # Then no increment is lost, as DynamoDB applies each request atomically
+    item = dynamodb.get_item(TableName="t", Key={"k": {"S": "shop"}}, ConsistentRead=True)["Item"]
+    assert int(item["n"]["N"]) == threads * increments
+
+
 # ------------------------------------------------------------------------------- the mechanism
 def test_patches_refuse_another_moto_version(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a moto other than the pinned one
@@ -241,3 +283,23 @@ def test_a_skipped_patch_is_removed_and_can_be_reinstalled() -> None:
     assert patched == EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE
     with pytest.raises(ValueError, match="unknown moto patch"):
         moto_patches.apply(skip={"no_such_patch"})
+
+
+# ---------------------------------------------------------------------- task_timeout_default
+
+
+def test_a_heartbeat_task_without_timeout_seconds_gets_aws_default_timeout(patched_moto: Any) -> None:
+    # Given a callback task with HeartbeatSeconds and no TimeoutSeconds (like the seed's two waits)
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    definition = json.dumps(callback_task(heartbeat=300))
+
+    # When moto parses it (waiting out moto's 60 s would make this test slow; the parsed
+    # timeout is what the interpreter waits on)
+    program = AmazonStateLanguageParser.parse(definition)[0]
+    wait_state = next(state for state in program.states.states.values() if state.name == "Wait")
+
+    # Then its TimeoutSeconds is AWS's default, not moto's 60 s that would cut every wait short
+    assert isinstance(wait_state.timeout, TimeoutSeconds)
+    assert wait_state.timeout.timeout_seconds == TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS

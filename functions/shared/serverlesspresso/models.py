@@ -6,7 +6,7 @@ state machine writes; task tokens are SecretStr so they never show up in a log l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -117,7 +117,7 @@ class OrderCancelledDetail(_Detail):
 class _WorkflowEvent(EventBridgeModel):
     """An event the OrderProcessorWorkflow emitted: Step Functions appends the execution ARN to resources."""
 
-    source: Literal["awsserverlessda.serverlesspresso"]  # type: ignore[assignment]
+    source: Literal["awsserverlessda.serverlesspresso"]
 
     @field_validator("resources")
     @classmethod
@@ -135,42 +135,42 @@ class _WorkflowEvent(EventBridgeModel):
 class WorkflowStartedEvent(_WorkflowEvent):
     """EventBridge envelope of OrderProcessor.WorkflowStarted."""
 
-    detail_type: Literal["OrderProcessor.WorkflowStarted"] = Field(alias="detail-type")  # type: ignore[assignment]
+    detail_type: Literal["OrderProcessor.WorkflowStarted"] = Field(alias="detail-type")
     detail: TokenDetail
 
 
 class WaitingCompletionEvent(_WorkflowEvent):
     """EventBridge envelope of OrderProcessor.WaitingCompletion."""
 
-    detail_type: Literal["OrderProcessor.WaitingCompletion"] = Field(alias="detail-type")  # type: ignore[assignment]
+    detail_type: Literal["OrderProcessor.WaitingCompletion"] = Field(alias="detail-type")
     detail: WaitingCompletionDetail
 
 
 class OrderFinishedEvent(_WorkflowEvent):
     """EventBridge envelope of OrderProcessor.orderFinished."""
 
-    detail_type: Literal["OrderProcessor.orderFinished"] = Field(alias="detail-type")  # type: ignore[assignment]
+    detail_type: Literal["OrderProcessor.orderFinished"] = Field(alias="detail-type")
     detail: OrderFinishedDetail
 
 
 class OrderTimedOutEvent(_WorkflowEvent):
     """EventBridge envelope of OrderProcessor.OrderTimeOut."""
 
-    detail_type: Literal["OrderProcessor.OrderTimeOut"] = Field(alias="detail-type")  # type: ignore[assignment]
+    detail_type: Literal["OrderProcessor.OrderTimeOut"] = Field(alias="detail-type")
     detail: OrderTimedOutDetail
 
 
 class ShopUnavailableEvent(_WorkflowEvent):
     """EventBridge envelope of OrderProcessor.ShopUnavailable."""
 
-    detail_type: Literal["OrderProcessor.ShopUnavailable"] = Field(alias="detail-type")  # type: ignore[assignment]
+    detail_type: Literal["OrderProcessor.ShopUnavailable"] = Field(alias="detail-type")
     detail: ShopUnavailableDetail
 
 
 class OrderCancelledEvent(_WorkflowEvent):
     """EventBridge envelope of OrderProcessor.OrderCancelled."""
 
-    detail_type: Literal["OrderProcessor.OrderCancelled"] = Field(alias="detail-type")  # type: ignore[assignment]
+    detail_type: Literal["OrderProcessor.OrderCancelled"] = Field(alias="detail-type")
     detail: OrderCancelledDetail
 
 
@@ -193,7 +193,7 @@ class TokenIssued:
     order_id: str
     user_id: str
     execution_arn: str
-    task_token: str
+    task_token: str = field(repr=False)  # kept out of repr: a logged or raised command must not leak it
     state: OrderState
     order_number: int | None = None
 
@@ -240,12 +240,20 @@ def order_ended_from(event: Any) -> OrderEnded:
     envelope = OrderEndedEnvelope.model_validate({"event": event})
     parsed = envelope.event
     detail = parsed.detail
-    base = {"order_id": detail.orderId, "user_id": detail.userId, "execution_arn": parsed.execution_arn}
+    order_number: int | None = None
     if isinstance(detail, OrderFinishedDetail):
-        return OrderEnded(**base, state=OrderState.COMPLETED, reason="completed", order_number=detail.orderNumber)
-    if isinstance(detail, OrderTimedOutDetail):
-        return OrderEnded(**base, state=OrderState.TIMED_OUT, reason=detail.cause)
-    if isinstance(detail, ShopUnavailableDetail):
-        return OrderEnded(**base, state=OrderState.REJECTED, reason=f"shop {detail.reason}")
-    assert isinstance(detail, OrderCancelledDetail)
-    return OrderEnded(**base, state=OrderState.CANCELLED, reason=detail.failure.Error)
+        state, reason, order_number = OrderState.COMPLETED, "completed", detail.orderNumber
+    elif isinstance(detail, OrderTimedOutDetail):
+        state, reason = OrderState.TIMED_OUT, detail.cause
+    elif isinstance(detail, ShopUnavailableDetail):
+        state, reason = OrderState.REJECTED, f"shop {detail.reason}"
+    else:
+        state, reason = OrderState.CANCELLED, detail.failure.Error
+    return OrderEnded(
+        order_id=detail.orderId,
+        user_id=detail.userId,
+        execution_arn=parsed.execution_arn,
+        state=state,
+        reason=reason,
+        order_number=order_number,
+    )

@@ -14,6 +14,10 @@ from botocore.exceptions import ClientError
 
 from serverlesspresso.models import TERMINAL_RANK, OrderEnded, OrderState, TokenIssued
 
+BY_STATE_INDEX = "ByState"  # pk state, sk createdAt
+BY_CUSTOMER_INDEX = "ByCustomer"  # pk userId, sk createdAt
+INDEX_PARTITION_KEYS = {BY_STATE_INDEX: "state", BY_CUSTOMER_INDEX: "userId"}
+
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -33,7 +37,12 @@ _WORKFLOW_GUARD = (
 
 def utc_now() -> str:
     """ISO-8601 UTC timestamp with milliseconds; sorts lexically, which the GSIs' sort keys rely on."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return timestamp(datetime.now(UTC))
+
+
+def timestamp(moment: datetime) -> str:
+    """`moment` in the stored timestamp format (ISO-8601 UTC, milliseconds, `Z`)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -82,6 +91,14 @@ class ConditionFailed(Exception):
     def __init__(self, current: dict[str, Any] | None) -> None:
         super().__init__("conditional write refused")
         self.current = current
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    """One page of a query: the orders, and DynamoDB's LastEvaluatedKey (typed) when there are more."""
+
+    orders: list[dict[str, Any]]
+    last_key: dict[str, Any] | None
 
 
 class OrderRepository:
@@ -133,7 +150,9 @@ class OrderRepository:
     def store_task_token(self, issued: TokenIssued) -> TokenStoreResult:
         """Keep the token of the wait the workflow just entered, unless the order is already past it."""
         now = utc_now()
-        update = f"SET {_TRANSITION}, taskToken = :token, tokenState = :state, executionArn = :arn, userId = :user"
+        update = (
+            f"SET {_TRANSITION}, taskToken = :token, tokenState = :state, executionArn = :arn, userId = :user"
+        )
         values: dict[str, Any] = _transition_values(issued.state, now) | {
             ":token": issued.task_token,
             ":arn": issued.execution_arn,
@@ -146,7 +165,9 @@ class OrderRepository:
             self.update(issued.order_id, update, _WORKFLOW_GUARD, values, {"#state": "state"}, "NONE")
         except ConditionFailed as refused:
             current = refused.current or {}
-            if current.get("executionArn") not in (None, issued.execution_arn) or current.get("userId") not in (
+            if current.get("executionArn") not in (None, issued.execution_arn) or current.get(
+                "userId"
+            ) not in (
                 None,
                 issued.user_id,
             ):
@@ -155,6 +176,115 @@ class OrderRepository:
                 return TokenStoreResult(TokenStore.DUPLICATE, current)
             return TokenStoreResult(TokenStore.STALE, current)
         return TokenStoreResult(TokenStore.STORED)
+
+    def create(self, order_id: str, user_id: str) -> dict[str, Any]:
+        """Write a new PLACED order for `user_id`; ConditionFailed if the id is taken. Returns the item."""
+        values = _transition_values(OrderState.PLACED, utc_now()) | {":user": user_id}
+        return self.update(
+            order_id,
+            f"SET {_TRANSITION}, userId = :user",
+            "attribute_not_exists(orderId)",
+            values,
+            {"#state": "state"},
+        )
+
+    def reject_unstarted(self, order_id: str, reason: str) -> bool:
+        """End a PLACED order no workflow has touched as REJECTED; False if a workflow got to it first."""
+        values = _transition_values(OrderState.REJECTED, utc_now()) | {
+            ":reason": reason,
+            ":placed": OrderState.PLACED.value,
+        }
+        try:
+            self.update(
+                order_id,
+                f"SET {_TRANSITION}, endReason = :reason",
+                "#state = :placed AND attribute_not_exists(executionArn)",
+                values,
+                {"#state": "state"},
+                "NONE",
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    def set_barista(self, order_id: str, barista_id: str, waiting_state: OrderState) -> dict[str, Any]:
+        """Record who is making the order, while it is in `waiting_state` and unclaimed (or already theirs).
+
+        Raises ConditionFailed with the current item otherwise.
+        """
+        return self.update(
+            order_id,
+            "SET baristaId = :barista, updatedAt = :now",
+            "#state = :waiting AND (attribute_not_exists(baristaId) OR baristaId = :barista)",
+            {":barista": barista_id, ":now": utc_now(), ":waiting": waiting_state.value},
+            {"#state": "state"},
+        )
+
+    def clear_barista(self, order_id: str, barista_id: str, waiting_state: OrderState) -> dict[str, Any]:
+        """Forget who is making the order, if it is `barista_id` (or nobody) and still in `waiting_state`."""
+        return self.update(
+            order_id,
+            "SET updatedAt = :now REMOVE baristaId",
+            "#state = :waiting AND (attribute_not_exists(baristaId) OR baristaId = :barista)",
+            {":barista": barista_id, ":now": utc_now(), ":waiting": waiting_state.value},
+            {"#state": "state"},
+        )
+
+    def query_index(
+        self,
+        index: str,
+        partition_value: str,
+        *,
+        limit: int,
+        start_key: Mapping[str, Any] | None = None,
+        state: OrderState | None = None,
+    ) -> OrderPage:
+        """One page of an index partition, newest first; `state` filters (after Limit, as DynamoDB does)."""
+        key_name = INDEX_PARTITION_KEYS[index]
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": index,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": key_name},
+            "ExpressionAttributeValues": to_item({":pk": partition_value}),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if start_key:
+            request["ExclusiveStartKey"] = dict(start_key)
+        if state is not None and key_name != "state":
+            request["FilterExpression"] = "#state = :state"
+            request["ExpressionAttributeNames"]["#state"] = "state"
+            request["ExpressionAttributeValues"][":state"] = _serializer.serialize(state.value)
+        response = self.client.query(**request)
+        return OrderPage(
+            orders=[from_item(item) for item in response.get("Items", [])],
+            last_key=response.get("LastEvaluatedKey"),
+        )
+
+    def count_open_orders(self, user_id: str, created_since: str) -> int:
+        """How many of the customer's orders created at or after `created_since` have not ended.
+
+        Reads the ByCustomer index, which is eventually consistent: an order written a moment ago may
+        not be counted yet (see ordering.place_order for what that allows).
+        """
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": BY_CUSTOMER_INDEX,
+            "KeyConditionExpression": "userId = :user AND createdAt >= :since",
+            "FilterExpression": "stateRank < :terminal",
+            "ExpressionAttributeValues": to_item(
+                {":user": user_id, ":since": created_since, ":terminal": TERMINAL_RANK}
+            ),
+            "Select": "COUNT",
+        }
+        count = 0
+        while True:
+            response = self.client.query(**request)
+            count += int(response.get("Count", 0))
+            if "LastEvaluatedKey" not in response:
+                return count
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def end(self, ended: OrderEnded) -> bool:
         """Move the order to its terminal state; False when it had ended already or is another execution's."""

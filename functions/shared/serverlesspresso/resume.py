@@ -174,13 +174,17 @@ def _undo_claim(orders: OrderRepository, order_id: str, action: ResumeAction, pr
     try:
         orders.update(
             order_id,
-            "SET #state = :previous, stateRank = :previousRank, updatedAt = :now",
+            # The timeline records the way back too, so its last entry is always the current state.
+            "SET #state = :previous, stateRank = :previousRank, updatedAt = :now, "
+            "timeline = list_append(if_not_exists(timeline, :empty), :entry)",
             "#state = :pending",
             {
                 ":previous": previous["state"],
                 ":previousRank": previous["stateRank"],
                 ":pending": action.pending_state.value,
                 ":now": now,
+                ":empty": [],
+                ":entry": [{"state": previous["state"], "at": now}],
             },
             {"#state": "state"},
             "NONE",

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from functools import cache
 
+DEFAULT_MAX_IN_FLIGHT = 20  # = template.yaml parameter DefaultMaxInFlight's Default
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -14,6 +16,9 @@ class Settings:
     orders_table_name: str
     config_table_name: str
     event_bus_name: str
+    # The workflow's capacity when the shop item has no maxInFlight (template parameter
+    # DefaultMaxInFlight); only the API reads it, to show the effective value.
+    default_max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
 
 
 @cache
@@ -24,6 +29,7 @@ def get_settings() -> Settings:
             orders_table_name=os.environ["ORDERS_TABLE_NAME"],
             config_table_name=os.environ["CONFIG_TABLE_NAME"],
             event_bus_name=os.environ["EVENT_BUS_NAME"],
+            default_max_in_flight=int(os.environ.get("DEFAULT_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT)),
         )
     except KeyError as missing:
         raise RuntimeError(f"environment variable {missing} is not set (see template.yaml Globals)") from None

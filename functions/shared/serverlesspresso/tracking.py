@@ -8,7 +8,7 @@ from typing import Any
 
 from serverlesspresso.models import OrderEnded, TokenIssued
 from serverlesspresso.observability import logger
-from serverlesspresso.orders import OrderRepository, TokenStore
+from serverlesspresso.orders import OrderRepository, TokenStore, TokenStoreResult
 from serverlesspresso.publisher import publish_event
 
 # The error a duplicate execution is ended with, so it frees its capacity slot at once instead of
@@ -35,6 +35,10 @@ def keep_task_token(issued: TokenIssued, *, orders: OrderRepository, sfn: Any) -
     A token from an execution that does not own the order (a duplicate start of the same order) is
     failed right away: it could never be resumed, and its execution would hold a capacity slot.
     """
+    return Outcome(issued.order_id, _store_task_token(issued, orders=orders, sfn=sfn).outcome.value)
+
+
+def _store_task_token(issued: TokenIssued, *, orders: OrderRepository, sfn: Any) -> TokenStoreResult:
     result = orders.store_task_token(issued)
     if result.outcome is TokenStore.FOREIGN:
         logger.warning(
@@ -44,7 +48,7 @@ def keep_task_token(issued: TokenIssued, *, orders: OrderRepository, sfn: Any) -
         _end_foreign_execution(issued, sfn)
     elif result.outcome is not TokenStore.STORED:
         logger.info("token not stored", extra={"reason": result.outcome.value, "state": issued.state.value})
-    return Outcome(issued.order_id, result.outcome.value)
+    return result
 
 
 def _end_foreign_execution(issued: TokenIssued, sfn: Any) -> None:
@@ -65,18 +69,21 @@ def keep_barista_token(
 ) -> Outcome:
     """Store the barista wait's token and order number, then tell barista screens (without the token).
 
-    A redelivery of the same event publishes again: the first publish may be what failed, and screens
-    key on orderId, so a repeat is harmless while a loss is not.
+    A redelivery of the same event publishes again while the order still waits for the barista: the
+    first publish may be what failed, and screens key on orderId, so a repeat is harmless while a loss
+    is not. Once the barista has resumed the order (COMPLETING/CANCELLING), a late copy is not
+    announced again: it would put an order that is being finished back on the screens.
     """
-    outcome = keep_task_token(issued, orders=orders, sfn=sfn)
-    if outcome.outcome in (TokenStore.STORED.value, TokenStore.DUPLICATE.value):
+    result = _store_task_token(issued, orders=orders, sfn=sfn)
+    still_waiting = (result.current or {}).get("state") == issued.state.value
+    if result.outcome is TokenStore.STORED or (result.outcome is TokenStore.DUPLICATE and still_waiting):
         publish_event(
             BARISTA_QUEUE_EVENT,
             {"orderId": issued.order_id, "userId": issued.user_id, "orderNumber": issued.order_number},
             bus_name=bus_name,
             client=events,
         )
-    return outcome
+    return Outcome(issued.order_id, result.outcome.value)
 
 
 def record_order_end(ended: OrderEnded, *, orders: OrderRepository) -> Outcome:
