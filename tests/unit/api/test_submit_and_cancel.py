@@ -147,6 +147,8 @@ def test_submitting_after_the_wait_timed_out_is_410_and_the_order_is_not_moved(
     order_id = flow.waiting_for_customer(ALICE, heartbeats={CUSTOMER_WAIT: 1})
     execution_arn = flow.executions[order_id]
     wait_until(lambda: "Customer timedout" in flow.workflow.entered(execution_arn), "the customer timeout")
+    # moto answers a closed wait's token only once its execution has ended (AWS: TaskTimedOut at once)
+    flow.workflow.wait_for_end(execution_arn)
 
     # When the customer submits
     response = api.submit(order_id, ALICE)
