@@ -297,7 +297,7 @@ def test_a_heartbeat_task_without_timeout_seconds_gets_aws_default_timeout(patch
 
     # When moto parses it (waiting out moto's 60 s would make this test slow; the parsed
     # timeout is what the interpreter waits on)
-    program = AmazonStateLanguageParser.parse(definition)[0]
+    program: Any = AmazonStateLanguageParser.parse(definition)[0]
     wait_state = next(state for state in program.states.states.values() if state.name == "Wait")
 
     # Then its TimeoutSeconds is AWS's default, not moto's 60 s that would cut every wait short

@@ -32,12 +32,12 @@ def handle_workflow_event(
             {"field": ".".join(str(p) for p in error["loc"]), "problem": error["msg"]}
             for error in invalid.errors(include_input=False, include_url=False)
         ]
-        logger.error(
-            "rejected malformed event",
-            extra={"detail_type": event.get("detail-type"), "event_id": event.get("id"), "problems": problems},
-        )
+        context = {"detail_type": event.get("detail-type"), "event_id": event.get("id"), "problems": problems}
+        logger.error("rejected malformed event", extra=context)
         metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
         return {"outcome": "rejected"}
     outcome = act(command)
-    metrics.add_metric(name=f"Event{outcome.outcome.title().replace('_', '')}", unit=MetricUnit.Count, value=1)
+    # One metric, with what happened as a dimension (stored, duplicate, stale, foreign, COMPLETED, ...).
+    metrics.add_dimension(name="outcome", value=outcome.outcome)
+    metrics.add_metric(name="WorkflowEvents", unit=MetricUnit.Count, value=1)
     return outcome.as_dict()

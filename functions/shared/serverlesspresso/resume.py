@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,16 +163,20 @@ def _why_refused(order_id: str, action: ResumeAction, current: dict[str, Any] | 
     if state.is_terminal:
         return OrderWaitEnded(f"order {order_id} has ended ({state.value})", public)
     if state in action.not_yet_states:
-        return TokenNotYetStored(f"order {order_id} is not waiting yet ({state.value}); retry shortly", public)
+        message = f"order {order_id} is not waiting yet ({state.value}); retry shortly"
+        return TokenNotYetStored(message, public)
     if action.require_unclaimed and current.get("baristaId") and state in action.from_states:
         return WrongOrderState(f"order {order_id} is already being made", public)
     return WrongOrderState(f"order {order_id} is {state.value}; cannot {action.name}", public)
 
 
-def _undo_claim(orders: OrderRepository, order_id: str, action: ResumeAction, previous: dict[str, Any]) -> None:
+def _undo_claim(
+    orders: OrderRepository, order_id: str, action: ResumeAction, previous: dict[str, Any]
+) -> None:
     """Put the order back where it was, unless something else has moved it meanwhile."""
     now = utc_now()
-    try:
+    # If a workflow event already moved the order on, that state is the truth: keep it.
+    with suppress(ConditionFailed):
         orders.update(
             order_id,
             # The timeline records the way back too, so its last entry is always the current state.
@@ -189,8 +194,6 @@ def _undo_claim(orders: OrderRepository, order_id: str, action: ResumeAction, pr
             {"#state": "state"},
             "NONE",
         )
-    except ConditionFailed:
-        pass  # a workflow event already moved the order on; that state is the truth
 
 
 def _public(order: Mapping[str, Any]) -> dict[str, Any]:
