@@ -1,7 +1,7 @@
 # Serverlesspresso developer tasks. GNU make; creates its virtual environments on a fresh clone.
 #   make test    lint + type-check + template checks + every test
 #   make build   sam build (needs a Python 3.13 interpreter, found via pyenv)
-#   make demo    a rush at the coffee bar on the embedded local engine  [CUSTOMERS=30 TIME_SCALE=0.01 SEED=7]
+#   make demo    a rush at the coffee bar on the embedded local engine  [CUSTOMERS=30 TIME_SCALE=0.02 SEED=7]
 #   make local   the whole stack on loopback, foreground  [PORT=4566 API_PORT=3000 TIME_SCALE=1]
 
 SHELL := /bin/bash

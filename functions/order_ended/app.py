@@ -10,13 +10,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from serverlesspresso.dependencies import order_repository
 from serverlesspresso.handling import handle_workflow_event
 from serverlesspresso.models import order_ended_from
-from serverlesspresso.observability import logger, metrics, tracer
+from serverlesspresso.observability import logger, tracer
 from serverlesspresso.tracking import record_order_end
 
 
 @logger.inject_lambda_context(correlation_id_path="detail.orderId")
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     """Record COMPLETED, TIMED_OUT, REJECTED or CANCELLED, once."""
     return handle_workflow_event(

@@ -11,13 +11,12 @@ from serverlesspresso.aws import sfn_client
 from serverlesspresso.dependencies import order_repository
 from serverlesspresso.handling import handle_workflow_event
 from serverlesspresso.models import customer_wait_from
-from serverlesspresso.observability import logger, metrics, tracer
+from serverlesspresso.observability import logger, tracer
 from serverlesspresso.tracking import keep_task_token
 
 
 @logger.inject_lambda_context(correlation_id_path="detail.orderId")
 @tracer.capture_lambda_handler
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     """Store the token so the customer's submit can resume the workflow."""
     return handle_workflow_event(

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import ValidationError
 
-from serverlesspresso.observability import logger, metrics
+from serverlesspresso.observability import logger
 from serverlesspresso.tracking import Outcome
 
 Command = TypeVar("Command")
@@ -34,10 +34,13 @@ def handle_workflow_event(
         ]
         context = {"detail_type": event.get("detail-type"), "event_id": event.get("id"), "problems": problems}
         logger.error("rejected malformed event", extra=context)
-        metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1)
+        with single_metric(name="MalformedEvents", unit=MetricUnit.Count, value=1):
+            pass
         return {"outcome": "rejected"}
     outcome = act(command)
     # One metric, with what happened as a dimension (stored, duplicate, stale, foreign, COMPLETED, ...).
-    metrics.add_dimension(name="outcome", value=outcome.outcome)
-    metrics.add_metric(name="WorkflowEvents", unit=MetricUnit.Count, value=1)
+    # single_metric flushes at once (these functions publish nothing else), so the dimension never
+    # leaks into another metric, and no invocation ends with an empty metric set.
+    with single_metric(name="WorkflowEvents", unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(name="outcome", value=outcome.outcome)
     return outcome.as_dict()

@@ -1,0 +1,431 @@
+"""`make local`: the whole application on loopback, in the foreground, with no AWS account.
+
+    python -m local.cli [--port 4566] [--api-port 3000] [--time-scale 1]
+
+One process runs a patched moto server (local/server.py) with the application provisioned from
+template.yaml (local/engine.py), the event dispatcher (rules -> handlers / StartExecution) and the
+HTTP API (local/api_server.py). It prints the endpoints, the state machine's ARN and a line
+`Ready in X.XXs`, then logs, one short line each, every event delivery, every state an execution
+enters, every API request and every line a handler logs, until Ctrl-C (SIGINT) or SIGTERM stops it
+cleanly (exit 0).
+
+The default time scale is 1: the workflow waits as long as on AWS (300 s for the customer, 900 s for
+the barista), so the workshop's walkthrough can be done by hand with the AWS CLI.
+"""
+
+from __future__ import annotations
+
+import time
+
+# Before the heavy imports (boto3, moto): "Ready in" counts everything after the interpreter started.
+_STARTED = time.monotonic()
+
+import argparse  # noqa: E402  (after the clock on purpose)
+import io  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from datetime import datetime  # noqa: E402
+from pathlib import Path  # noqa: E402
+from types import FrameType  # noqa: E402
+from typing import TYPE_CHECKING, Any, TextIO  # noqa: E402
+
+from local.api_server import DEFAULT_PORT as DEFAULT_API_PORT  # noqa: E402  (no boto3/moto: cheap)
+from local.api_server import LocalApi, api_definition  # noqa: E402
+from local.auth import LocalIdp  # noqa: E402
+
+if TYPE_CHECKING:
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+    from local.engine import LocalEngine
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_MOTO_PORT = 4566  # the port AWS-emulator users expect (`--endpoint-url http://127.0.0.1:4566`)
+DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+REGION = "us-east-1"
+READY_PREFIX = "Ready in "  # the line scripts and tests wait for
+
+
+class PortInUse(RuntimeError):
+    """A port the stack needs is taken by another process."""
+
+
+@dataclass
+class LocalStack:
+    """A running stack: patched moto server, provisioned engine with its dispatcher, the HTTP API."""
+
+    endpoint_url: str
+    engine: LocalEngine
+    api: LocalApi | None
+    moto: ThreadedMotoServer
+
+    @classmethod
+    def start(
+        cls,
+        *,
+        template: str | Path = DEFAULT_TEMPLATE,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_MOTO_PORT,
+        api_port: int = DEFAULT_API_PORT,
+        time_scale: float = 1.0,
+        api_log: Callable[[str], None] | None = None,
+        idp: LocalIdp | None = None,
+    ) -> LocalStack:
+        """Start everything (port 0: any free port); the API only if the template declares HttpApi routes.
+
+        `api_log` receives the API's access-log lines (default: the API server's own, on stderr);
+        `idp` signs and checks the API's tokens (default: the key in .local/jwt that `make token` uses).
+        """
+        from local.engine import LocalEngine
+        from local.server import start_server
+
+        # moto's server thread would wait for ever on a port it cannot bind: refuse early instead.
+        for needed in (port, api_port):
+            _require_free_port(host, needed)
+        moto, endpoint_url = start_server(port, host)
+        engine: LocalEngine | None = None
+        try:
+            engine = LocalEngine.provision(template, time_scale=time_scale, endpoint_url=endpoint_url)
+            engine.dispatcher.start()
+            api: LocalApi | None = None
+            if api_definition(engine.template).routes:
+                api = _Api(engine, host=host, port=api_port, idp=idp, log_line=api_log)
+                api.start()
+        except BaseException:  # a half-started stack must not keep threads or the port
+            if engine is not None:
+                engine.close()
+            moto.stop()
+            raise
+        return cls(endpoint_url, engine, api, moto)
+
+    def close(self) -> None:
+        """Stop the API, the dispatcher and every running execution, then the moto server."""
+        try:
+            if self.api is not None:
+                self.api.stop()
+            self.engine.close()
+        finally:
+            self.moto.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class _Api(LocalApi):
+    """The API server, its access-log lines sent to `log_line` when given (a console, a log file)."""
+
+    def __init__(self, *args: Any, log_line: Callable[[str], None] | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._log_line = log_line
+
+    def log(self, line: str) -> None:
+        """One access-log line."""
+        if self._log_line is None:
+            super().log(line)
+        else:
+            self._log_line(line)
+
+
+def _require_free_port(host: str, port: int) -> None:
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # The same option the servers use, so a port in TIME_WAIT counts as free, a listener as taken.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise PortInUse(f"port {port} on {host} is in use ({error.strerror})") from None
+
+
+# ------------------------------------------------------------------------------------- activity log
+class Console:
+    """Thread-safe, time-stamped output lines on the stream given (default: stdout as it is now)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self._lock = threading.Lock()
+
+    def line(self, kind: str, text: str, at: datetime | None = None) -> None:
+        """`HH:MM:SS.mmm [kind] text`, stamped now or at `at` (local time)."""
+        stamp = (at.astimezone() if at else datetime.now()).strftime("%H:%M:%S.%f")[:-3]
+        self.print(f"{stamp} [{kind}] {text}")
+
+    def print(self, text: str) -> None:
+        """One line as is."""
+        with self._lock:
+            print(text, file=self.stream, flush=True)
+
+
+# Powertools Logger keys that say nothing new on a local console (the function name is kept, shortened).
+_QUIET_LOG_KEYS = frozenset(
+    {
+        "level",
+        "location",
+        "message",
+        "timestamp",
+        "service",
+        "cold_start",
+        "function_name",
+        "function_memory_size",
+        "function_arn",
+        "function_request_id",
+        "correlation_id",
+        "xray_trace_id",
+        "sampling_rate",
+    }
+)
+
+
+def compact_log_line(line: str) -> str:
+    """A Powertools JSON log line as `Function LEVEL message [orderId] key=value ...`; others as they are."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(record, dict) or "message" not in record or "level" not in record:
+        return line
+    function = str(record.get("function_name", "")).rsplit("-", 1)[-1]
+    parts = [function, str(record["level"]), str(record["message"])]
+    if record.get("correlation_id"):
+        parts.append(f"[{record['correlation_id']}]")
+    parts += [f"{key}={value}" for key, value in record.items() if key not in _QUIET_LOG_KEYS]
+    return " ".join(part for part in parts if part)
+
+
+class LambdaOutput(io.TextIOBase):
+    """Stands in for sys.stdout while the stack runs: each line a handler prints (Powertools' JSON
+    logs, as Lambda would send to CloudWatch) becomes one compact `[lambda]` console line."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self._console = console
+        self._pending = ""
+        self._lock = threading.Lock()
+
+    def writable(self) -> bool:
+        """Always."""
+        return True
+
+    def write(self, text: str) -> int:
+        """Buffer until a newline, then print each complete line."""
+        with self._lock:
+            *lines, self._pending = (self._pending + text).split("\n")
+        for line in lines:
+            if line.strip():
+                self._console.line("lambda", compact_log_line(line))
+        return len(text)
+
+
+@dataclass
+class _Watched:
+    order_id: str
+    events_printed: int = 0
+    done: bool = False
+
+
+@dataclass
+class ActivityLog:
+    """Polls the engine and prints each delivery and each state entered (one line each).
+
+    Polling, not hooks: it reads what any client could read (the dispatcher's delivery record and
+    GetExecutionHistory), so it changes nothing in moto and costs one history call per running
+    execution per poll.
+    """
+
+    engine: LocalEngine
+    console: Console
+    poll_interval: float = 0.2
+    _deliveries_printed: int = 0
+    _errors_printed: int = 0
+    _executions: dict[str, _Watched] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Poll in a background thread until stop()."""
+        self._thread = threading.Thread(target=self._run, name="local-activity-log", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop polling (after a last poll, so nothing that happened is left unprinted)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_interval):
+            self._poll_reporting_errors()
+        self._poll_reporting_errors()  # a last one, so nothing that happened is left unprinted
+
+    def _poll_reporting_errors(self) -> None:
+        try:
+            self.poll()
+        except Exception as error:  # e.g. a request failing at shutdown: say so, keep going
+            self.console.line("error", f"activity log: {type(error).__name__}: {error}")
+
+    def poll(self) -> None:
+        """Print what happened since the previous poll."""
+        self._print_deliveries()
+        self._print_states()
+
+    def _print_deliveries(self) -> None:
+        dispatcher = self.engine.dispatcher
+        delivered = dispatcher.delivered[self._deliveries_printed :]
+        for delivery in delivered:
+            outcome = delivery.outcome if delivery.error is None else f"{delivery.outcome} ({delivery.error})"
+            attempt = f" attempt {delivery.attempt}" if delivery.attempt > 1 else ""
+            self.console.line("event", f"{delivery.detail_type} → {delivery.target} {outcome}{attempt}")
+        self._deliveries_printed += len(delivered)
+        errors = dispatcher.errors[self._errors_printed :]
+        for error in errors:
+            self.console.line("error", f"dispatcher: {error}")
+        self._errors_printed += len(errors)
+
+    def _print_states(self) -> None:
+        for execution in reversed(self.engine.executions()):  # oldest first
+            arn = execution["executionArn"]
+            watched = self._executions.get(arn)
+            if watched is None:
+                watched = self._executions[arn] = _Watched(order_id=execution.get("name", arn))
+            if watched.done:
+                continue
+            status = execution["status"]  # read before the history: the history is then at least as new
+            history = self.engine.history(arn)
+            for event in history[watched.events_printed :]:
+                if event["type"] == "ExecutionStarted":
+                    watched.order_id = _order_id(event, default=watched.order_id)
+                entered = event.get("stateEnteredEventDetails")
+                if entered:  # stamped with the time the state was entered, not the time of this poll
+                    self.console.line("state", f"{watched.order_id} {entered['name']}", at=event["timestamp"])
+            watched.events_printed = len(history)
+            if status != "RUNNING":
+                took = (execution["stopDate"] - execution["startDate"]).total_seconds()
+                self.console.line(
+                    "state", f"{watched.order_id} execution {status} ({took:.1f} s)", at=execution["stopDate"]
+                )
+                watched.done = True
+
+
+def _order_id(started_event: dict[str, Any], default: str) -> str:
+    """The orderId of the execution's input (`{"detail": {"orderId": ...}}`), else `default`."""
+    try:
+        detail = json.loads(started_event["executionStartedEventDetails"]["input"]).get("detail", {})
+    except (KeyError, ValueError, AttributeError):
+        return default
+    order_id = detail.get("orderId") if isinstance(detail, dict) else None
+    return str(order_id) if order_id is not None else default
+
+
+# --------------------------------------------------------------------------------------------- CLI
+def _banner(stack: LocalStack, time_scale: float) -> list[str]:
+    from local.timescale import scale_seconds
+
+    endpoint = stack.endpoint_url
+    lines = [
+        f"AWS endpoint      {endpoint}  (region {REGION}, any credentials)",
+        f"State machine     {stack.engine.state_machine_arn}",
+        f"Event bus         {stack.engine.bus_name}",
+        "Tables            " + ", ".join(sorted(stack.engine.table_names.values())),
+    ]
+    if stack.api is not None:
+        lines.append(f"HTTP API          {stack.api.url}  (tokens: make token USER=alice | ROLE=barista)")
+    else:
+        lines.append("HTTP API          not served: template.yaml declares no HttpApi routes")
+    waits = f"customer {scale_seconds(300, time_scale)} s, barista {scale_seconds(900, time_scale)} s"
+    lines.append(f"Time scale        {time_scale:g}  (waits: {waits})")
+    lines.append(
+        f"Try               aws stepfunctions list-state-machines --endpoint-url {endpoint} --region {REGION}"
+    )
+    return lines
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the stack until SIGINT/SIGTERM; 0 on a clean stop, 2 when it could not start."""
+    parser = argparse.ArgumentParser(
+        prog="make local", description="Serverlesspresso on one machine: moto + dispatcher + HTTP API."
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help="interface to listen on (default: loopback)")
+    parser.add_argument("--port", type=int, default=DEFAULT_MOTO_PORT, help="AWS endpoint port (moto)")
+    parser.add_argument("--api-port", type=int, default=DEFAULT_API_PORT, help="HTTP API port")
+    parser.add_argument(
+        "--time-scale",
+        type=_positive,
+        default=1.0,
+        help="multiply the workflow's waits (1: as on AWS; 0.01: 300 s -> 3 s)",
+    )
+    parser.add_argument("--template", default=str(DEFAULT_TEMPLATE))
+    parser.add_argument("--quiet", action="store_true", help="no activity log (events, states, requests)")
+    args = parser.parse_args(argv)
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    # Handlers before the (slow) start, so an early Ctrl-C still ends in the clean shutdown below.
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    # EMF metric blobs are for CloudWatch, unreadable in a console: off unless the caller set it.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    console = Console()
+    saved_stdout = sys.stdout
+    if not args.quiet:
+        # Before the first invocation: the handlers' loggers bind to sys.stdout when they are loaded.
+        sys.stdout = LambdaOutput(console)
+    try:
+        return _serve(args, console, stop)
+    finally:
+        sys.stdout = saved_stdout
+
+
+def _serve(args: argparse.Namespace, console: Console, stop: threading.Event) -> int:
+    try:
+        stack = LocalStack.start(
+            template=args.template,
+            host=args.host,
+            port=args.port,
+            api_port=args.api_port,
+            time_scale=args.time_scale,
+            api_log=None if args.quiet else (lambda text: console.line("api", text)),
+        )
+    except PortInUse as error:
+        print(f"error: {error}; choose others, e.g. make local PORT=4567 API_PORT=3001", file=sys.stderr)
+        return 2
+    activity = None if args.quiet else ActivityLog(stack.engine, console)
+    try:
+        for line in _banner(stack, args.time_scale):
+            console.print(line)
+        console.print(f"{READY_PREFIX}{time.monotonic() - _STARTED:.2f}s  (Ctrl-C to stop)")
+        if activity is not None:
+            activity.start()
+        while not stop.wait(0.5):
+            pass
+        console.print("Stopping...")
+    finally:
+        if activity is not None:
+            activity.stop()
+        stack.close()
+    console.print("Stopped.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
