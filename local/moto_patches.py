@@ -168,7 +168,9 @@ def _patch_task_timeout_default() -> Callable[[], None]:
         original(self, state_props)
         timeout = getattr(self, "timeout", None)
         if isinstance(timeout, TimeoutSeconds) and timeout.is_default and timeout.timeout_seconds == 60:
-            self.timeout = TimeoutSeconds(timeout_seconds=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS, is_default=True)
+            self.timeout = TimeoutSeconds(
+                timeout_seconds=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS, is_default=True
+            )
 
     return _replace(ExecutionState, "from_state_props", from_state_props)
 
