@@ -151,7 +151,7 @@ def test_a_barista_completes_an_order_and_it_ends_completed(
     # Then it is COMPLETING, the barista wait succeeded and the workflow finished the order
     assert (response.status, response.body["state"]) == (200, "COMPLETING")
     execution_arn = flow.executions[order_id]
-    assert flow.workflow.task_result(execution_arn, BARISTA_WAIT)["type"] == "TaskSucceeded"  # type: ignore[index]
+    assert flow.workflow.wait_for_task_result(execution_arn, BARISTA_WAIT)["type"] == "TaskSucceeded"
     flow.ended(order_id, "OrderProcessor.orderFinished")
     assert flow.workflow.wait_for_end(execution_arn) == "SUCCEEDED"
     stored = orders_table.get(order_id)

@@ -32,7 +32,7 @@ def test_the_owner_submits_her_drink_and_the_workflow_moves_on(
     assert stored is not None
     assert (stored["drink"], stored["modifiers"]) == ("Cappuccino", ["Oat milk", "Cinnamon"])
     # And the workflow's first wait succeeded: it went on to number the order
-    assert flow.workflow.task_result(execution_arn, CUSTOMER_WAIT)["type"] == "TaskSucceeded"  # type: ignore[index]
+    assert flow.workflow.wait_for_task_result(execution_arn, CUSTOMER_WAIT)["type"] == "TaskSucceeded"
     wait_until(lambda: "Generate Order Number" in flow.workflow.entered(execution_arn), "the order number")
 
 
