@@ -349,7 +349,8 @@ def _banner(stack: LocalStack, time_scale: float) -> list[str]:
     return lines
 
 
-def _positive(text: str) -> float:
+def positive_number(text: str) -> float:
+    """argparse type for a number that must be > 0 (time scales)."""
     value = float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError("must be > 0")
@@ -366,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-port", type=int, default=DEFAULT_API_PORT, help="HTTP API port")
     parser.add_argument(
         "--time-scale",
-        type=_positive,
+        type=positive_number,
         default=1.0,
         help="multiply the workflow's waits (1: as on AWS; 0.01: 300 s -> 3 s)",
     )

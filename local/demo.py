@@ -59,7 +59,7 @@ if str(REPO_ROOT / "functions" / "shared") not in sys.path:
     sys.path.append(str(REPO_ROOT / "functions" / "shared"))
 
 from local.auth import LocalIdp  # noqa: E402
-from local.cli import DEFAULT_TEMPLATE, LocalStack  # noqa: E402
+from local.cli import DEFAULT_TEMPLATE, LocalStack, positive_number  # noqa: E402
 from local.timescale import scale_seconds  # noqa: E402
 from serverlesspresso.models import OrderState  # noqa: E402
 from serverlesspresso.orders import from_item  # noqa: E402
@@ -751,13 +751,6 @@ def _actor(rush: Rush, name: str, script: Callable[..., None], *args: Any) -> th
     return thread
 
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be > 0")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the demo with command-line options; see the module docstring."""
     parser = argparse.ArgumentParser(
@@ -765,7 +758,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--customers", type=int, default=DEFAULT_CUSTOMERS, help="how many customers come")
     parser.add_argument(
-        "--time-scale", type=_positive, default=DEFAULT_TIME_SCALE, help="shop time x this = real time"
+        "--time-scale", type=positive_number, default=DEFAULT_TIME_SCALE, help="shop time x this = real time"
     )
     parser.add_argument(
         "--seed", type=int, default=DEFAULT_SEED, help="random seed (personas, drinks, arrivals)"
