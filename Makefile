@@ -93,3 +93,14 @@ local: $(VENV)/.installed $(TOOLS)/.installed
 demo: $(VENV)/.installed
 	@$(BIN)/python -m local.demo $(call given,CUSTOMERS,--customers) $(call given,TIME_SCALE,--time-scale) \
 	  $(call given,SEED,--seed)
+
+# Benchmarks (bench/README.md): cost per order, cold starts and package sizes (hence the build first;
+# without a Python 3.13 the sizes are skipped), the local engine's throughput, its timeout paths. Each
+# prints its table and writes bench/results/<name>.json. Not tests: nothing here passes or fails on a figure.
+.PHONY: bench
+bench: $(VENV)/.installed $(TOOLS)/.installed
+	-@$(MAKE) --no-print-directory build
+	$(BIN)/python bench/cost.py
+	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/local_timeouts.py
