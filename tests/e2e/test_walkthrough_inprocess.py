@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from local.engine import LocalEngine
+from tests.e2e.flows import COMPLETED_PATH
 
 CUSTOMER_WAIT = "Emit - Workflow Started TT"
 BARISTA_WAIT = "Emit - Awaiting Completion TT"
@@ -72,15 +73,7 @@ def test_seed_walkthrough_two_callbacks_then_success(workflow: LocalEngine) -> N
     result = workflow.wait_for_execution(execution)
     assert result["status"] == "SUCCEEDED"
     path = workflow.state_path(execution)
-    assert path == [
-        "Shop open?",
-        "Is capacity available?",
-        CUSTOMER_WAIT,
-        "Generate Order Number",
-        BARISTA_WAIT,
-        "Emit - Order finished",
-        "Release capacity slot",
-    ]
+    assert path == COMPLETED_PATH
     output = json.loads(result["output"])
     assert output["order"] == {"orderId": 1}  # the barista's callback output, at ResultPath $.order
     assert output["Order"]["Payload"] == {"orderNumber": 1}
