@@ -31,8 +31,10 @@ from local.template import Template
 FUNCTION_TYPES = ("AWS::Serverless::Function",)
 LAYER_TYPES = ("AWS::Serverless::LayerVersion",)
 
-# os.environ is process-wide: one invocation at a time may swap it (also across engines).
-_ENV_LOCK = threading.RLock()
+# os.environ is process-wide: one invocation at a time may swap it (also across engines). Code that
+# copies os.environ from another thread must hold it too: botocore does when it creates a client,
+# and a key removed mid-copy raises KeyError there (local/moto_patches.py takes it for moto's tasks).
+ENVIRONMENT_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ class LocalFunction:
     def invoke(self, event: Any) -> Any:
         """Run the handler with the function's environment; exceptions propagate to the caller."""
         with (
-            _ENV_LOCK,
+            ENVIRONMENT_LOCK,
             _environment(self.spec.environment),
             _swapped_modules(self._own_modules, self._top_level),
         ):
@@ -207,7 +209,13 @@ class LocalFunction:
 
 
 def _modules_under(top_level: set[str]) -> dict[str, ModuleType]:
-    return {name: module for name, module in sys.modules.items() if name.split(".", 1)[0] in top_level}
+    # Runs twice per invocation over all of sys.modules (thousands): keep it to C-level string tests.
+    packages = tuple(f"{name}." for name in top_level)
+    return {
+        name: module
+        for name, module in list(sys.modules.items())
+        if name in top_level or name.startswith(packages)
+    }
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import functools
 import os
+import sys
 import threading
 import uuid
 import warnings
@@ -36,6 +37,16 @@ def _replace(owner: Any, attribute: str, replacement: Any) -> Callable[[], None]
     original = owner.__dict__[attribute]
     setattr(owner, attribute, replacement)
     return lambda: setattr(owner, attribute, original)
+
+
+def _undo_all(undo: list[Callable[[], None]]) -> Callable[[], None]:
+    """One undo function for several replacements."""
+
+    def restore_all() -> None:
+        for restore in undo:
+            restore()
+
+    return restore_all
 
 
 def _iso8601_millis(value: datetime.datetime) -> str:
@@ -175,6 +186,145 @@ def _patch_task_timeout_default() -> Callable[[], None]:
     return _replace(ExecutionState, "from_state_props", from_state_props)
 
 
+def _patch_callback_skips_starting_executions() -> Callable[[], None]:
+    # SendTaskSuccess/Failure/Heartbeat look for the token in every execution's callback pool via
+    # `execution.exec_worker.env`, which is None while an execution that was just started is still
+    # parsing its definition. The call then fails with AttributeError (in process; a 500 from the
+    # server) and the callback is lost although its own execution is waiting for it. An execution
+    # without an environment has issued no token yet: leave it out of the search.
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend._get_executions
+
+    def _get_executions(self: Any, execution_status: Any = None) -> list[Any]:
+        return [
+            execution
+            for execution in original(self, execution_status)
+            if execution.exec_worker is not None and execution.exec_worker.env is not None
+        ]
+
+    return _replace(StepFunctionsParserBackend, "_get_executions", _get_executions)
+
+
+# Performance patches: moto 5.2.5 behaves the same with or without them, only slower. Together they
+# took the bare-ASL floor of bench/throughput.py from ~5.5 to ~15 orders/s here (see bench/README.md).
+
+
+def _patch_asl_parse_once() -> Callable[[], None]:
+    # moto parses the definition with ANTLR and builds its evaluation tree at every execution start
+    # (~40% of the engine's CPU). The tree is immutable once built (all run state lives in the
+    # execution's Environment), so executions of one definition can share it. Cached per definition
+    # text; the cache starts empty whenever the patch set changes (another patch may shape the tree).
+    from moto.stepfunctions.parser.backend import execution_worker
+
+    parser = execution_worker.AmazonStateLanguageParser
+    original = parser.__dict__["parse"]
+    cache: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def parse(definition: str) -> Any:
+        with lock:
+            parsed = cache.get(definition)
+        if parsed is None:
+            parsed = original.__func__(definition)
+            with lock:
+                parsed = cache.setdefault(definition, parsed)
+        return parsed
+
+    # Only the execution worker's parser is cached; validation at CreateStateMachine still parses.
+    cached_parser = type("CachedAmazonStateLanguageParser", (parser,), {"parse": staticmethod(parse)})
+    return _replace(execution_worker, "AmazonStateLanguageParser", cached_parser)
+
+
+def _patch_asl_task_clients_reused() -> Callable[[], None]:
+    # moto creates a new boto3 client for every service task (~30 ms of CPU each). boto3 clients are
+    # thread-safe; reuse one per session, region, service and endpoint.
+    # The credentials moto passes are fixed dummies, so they are not part of the key.
+    import boto3
+    from moto.core.models import botocore_stubber
+    from moto.settings import moto_server_port
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    from local.lambdas import ENVIRONMENT_LOCK
+
+    original = boto_client.boto_client_for
+    cache: dict[tuple[Any, ...], Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        endpoint = None if botocore_stubber.enabled else moto_server_port()
+        key = (boto3._get_default_session(), region, service, endpoint)
+        with lock:
+            client = cache.get(key)
+        if client is None:
+            # botocore copies os.environ while it creates a client; the local functions swap their
+            # variables in and out of it (local/lambdas.py): a key removed mid-copy is a KeyError
+            # that fails the task (States.Runtime). Create clients only between invocations.
+            with ENVIRONMENT_LOCK:
+                client = original(region, service, state_credentials)
+            with lock:
+                client = cache.setdefault(key, client)
+        return client
+
+    # Every task module imported the function by name: replace each module's reference.
+    owners = [
+        module
+        for name, module in list(sys.modules.items())
+        if name.startswith("moto.stepfunctions.parser.asl")
+        and getattr(module, "boto_client_for", None) is original
+    ]
+    return _undo_all([_replace(module, "boto_client_for", boto_client_for) for module in owners])
+
+
+def _patch_jsonpath_parse_once() -> Callable[[], None]:
+    # moto builds a new jsonpath_ng parser (ply lexer and grammar tables) for every path it
+    # evaluates: several per ASL state, and nine per event delivered to each rule target (EventBridge's
+    # input template). That was the local engine's largest cost. Parsed paths are immutable: parse
+    # each path once. moto.events imports `jsonpath_ng.ext.parse` at call time, the ASL's json_path
+    # module at import time: replace both.
+    import jsonpath_ng.ext
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    cached = functools.lru_cache(maxsize=4096)(jsonpath_ng.ext.parse)
+    return _undo_all([_replace(jsonpath_ng.ext, "parse", cached), _replace(json_path, "parse", cached)])
+
+
+def _patch_sqs_receive_without_queue_attributes() -> Callable[[], None]:
+    # For every message it receives, moto checks the retention period through get_queue_attributes,
+    # which computes every attribute of the queue, ApproximateNumberOfMessages included: a pass over
+    # all its messages. Receiving from a queue with a backlog is then quadratic (with 200 orders in
+    # flight, half the engine's CPU went there). Read the one attribute the check needs.
+    from moto.core.utils import unix_time
+    from moto.sqs.models import SQSBackend
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        retention_period = int(self.get_queue(queue_name).message_retention_period)
+        return bool(retention_period + message.sent_timestamp / 1000 > unix_time())
+
+    return _replace(
+        SQSBackend, "is_message_valid_based_on_retention_period", is_message_valid_based_on_retention_period
+    )
+
+
+def _patch_sqs_message_clock() -> Callable[[], None]:
+    # Every SendMessage computes the queue's attributes, which checks each message's `visible` and
+    # `delayed` and so reads the clock twice per message through naive datetimes (~15 us each):
+    # milliseconds per send once a queue has a backlog. Same comparisons, on time.time().
+    import time
+
+    from moto.sqs.models import Message
+
+    def visible(self: Any) -> bool:
+        return bool(time.time() * 1000.0 > self.visible_at)
+
+    def delayed(self: Any) -> bool:
+        return bool(time.time() * 1000.0 < self.delayed_until)
+
+    return _undo_all(
+        [_replace(Message, "visible", property(visible)), _replace(Message, "delayed", property(delayed))]
+    )
+
+
 PATCHES: dict[str, Callable[[], Callable[[], None]]] = {
     "start_time_iso": _patch_start_time_iso,
     "callback_before_heartbeat": _patch_callback_before_heartbeat,
@@ -183,7 +333,16 @@ PATCHES: dict[str, Callable[[], Callable[[], None]]] = {
     "start_execution_default_name": _patch_start_execution_default_name,
     "dynamodb_atomic_requests": _patch_dynamodb_atomic_requests,
     "task_timeout_default": _patch_task_timeout_default,
+    "callback_skips_starting_executions": _patch_callback_skips_starting_executions,
+    "asl_parse_once": _patch_asl_parse_once,
+    "asl_task_clients_reused": _patch_asl_task_clients_reused,
+    "jsonpath_parse_once": _patch_jsonpath_parse_once,
+    "sqs_receive_without_queue_attributes": _patch_sqs_receive_without_queue_attributes,
+    "sqs_message_clock": _patch_sqs_message_clock,
 }
+
+
+_PARSE_CACHE_PATCH = "asl_parse_once"
 
 
 def _skipped_from_env() -> set[str]:
@@ -215,11 +374,16 @@ def apply(skip: Iterable[str] | None = None, *, allow_other_version: bool = Fals
     unknown = skipped - PATCHES.keys()
     if unknown:
         raise ValueError(f"unknown moto patch(es) {sorted(unknown)}; known: {sorted(PATCHES)}")
+    before = set(_installed)
     for name, install in PATCHES.items():
         if name in skipped and name in _installed:
             _installed.pop(name)()
         elif name not in skipped and name not in _installed:
             _installed[name] = install()
+    if before and set(_installed) != before and _PARSE_CACHE_PATCH in _installed:
+        # Trees parsed under the old patch set may differ (task_timeout_default shapes them).
+        _installed.pop(_PARSE_CACHE_PATCH)()
+        _installed[_PARSE_CACHE_PATCH] = PATCHES[_PARSE_CACHE_PATCH]()
     return sorted(_installed)
 
 

@@ -14,6 +14,7 @@ import re
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -303,3 +304,297 @@ def test_a_heartbeat_task_without_timeout_seconds_gets_aws_default_timeout(patch
     # Then its TimeoutSeconds is AWS's default, not moto's 60 s that would cut every wait short
     assert isinstance(wait_state.timeout, TimeoutSeconds)
     assert wait_state.timeout.timeout_seconds == TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS
+
+
+# ---------------------------------------------------------- callback_skips_starting_executions
+def test_a_callback_is_delivered_while_an_earlier_execution_still_parses_its_definition(
+    patched_moto: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an execution that started first but is still parsing its definition (held there by this
+    # test; under load a later execution can get past parsing sooner)
+    from moto.stepfunctions.parser.backend import execution_worker
+
+    held_definition = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    parser = execution_worker.AmazonStateLanguageParser
+    parsing, release = threading.Event(), threading.Event()
+
+    class HeldParser(parser):  # type: ignore[misc,valid-type]
+        @staticmethod
+        def parse(definition: str) -> Any:
+            if definition == held_definition:
+                parsing.set()
+                release.wait(10)
+            return parser.parse(definition)
+
+    monkeypatch.setattr(execution_worker, "AmazonStateLanguageParser", HeldParser)
+    held = patched_moto.create_state_machine(name="held", definition=held_definition, roleArn=ROLE)
+    parsing_arn = patched_moto.start_execution(stateMachineArn=held["stateMachineArn"], name="parsing")[
+        "executionArn"
+    ]
+    assert parsing.wait(10)
+    try:
+        # and a later execution waiting for its task token
+        waiting_arn = run(patched_moto, callback_task(heartbeat=None), name="waiting")
+        token = wait_for_token(patched_moto, waiting_arn)
+
+        # When that execution's consumer answers
+        patched_moto.send_task_success(taskToken=token, output='{"answered": true}')
+    finally:
+        release.set()
+
+    # Then the answer reaches the waiting execution, and the held one runs on unharmed
+    result = wait_until_done(patched_moto, waiting_arn)
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"]) == {"answered": True}
+    assert wait_until_done(patched_moto, parsing_arn)["status"] == "SUCCEEDED"
+
+
+# ------------------------------------------------------------------------------ asl_parse_once
+def test_executions_of_one_definition_parse_it_once(
+    patched_moto: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a state machine (its own definition text: other tests' parses are not counted) and a
+    # count of ANTLR parses from here on
+    from moto.stepfunctions.parser.asl.parse import asl_parser
+
+    definition = {
+        "Comment": f"parse once {uuid.uuid4()}",
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "Result": {"ok": True}, "End": True}},
+    }
+    arn = patched_moto.create_state_machine(name="m", definition=json.dumps(definition), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+    parses: list[str] = []
+
+    class CountingParser(asl_parser.ASLParser):
+        def state_machine(self) -> Any:
+            parses.append("parse")
+            return super().state_machine()
+
+    monkeypatch.setattr(asl_parser, "ASLParser", CountingParser)
+
+    # When it runs three times
+    for name in ("a", "b", "c"):
+        execution_arn = patched_moto.start_execution(stateMachineArn=arn, name=name, input="{}")[
+            "executionArn"
+        ]
+        result = wait_until_done(patched_moto, execution_arn)
+        # Then each execution still gets the definition's result
+        assert (result["status"], json.loads(result["output"])) == ("SUCCEEDED", {"ok": True})
+
+    # And the definition was parsed once, not once per execution
+    assert len(parses) == 1
+
+
+# --------------------------------------------------------------------- asl_task_clients_reused
+def dynamodb_task_definition() -> dict[str, Any]:
+    """One dynamodb:getItem task: moto needs a DynamoDB client to run it."""
+    return {
+        "StartAt": "Get",
+        "States": {
+            "Get": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::dynamodb:getItem",
+                "Parameters": {"TableName": "t", "Key": {"k": {"S": "shop"}}},
+                "ResultSelector": {"n.$": "$.Item.n.N"},
+                "End": True,
+            }
+        },
+    }
+
+
+def create_counter_table() -> None:
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.put_item(TableName="t", Item={"k": {"S": "shop"}, "n": {"N": "7"}})
+
+
+def test_service_tasks_reuse_their_client(patched_moto: Any) -> None:
+    # Given a state machine with a DynamoDB task, and a count of the DynamoDB clients created
+    create_counter_table()
+    created: list[str] = []
+    boto3._get_default_session().events.register(
+        "creating-client-class.dynamodb", lambda **_: created.append("dynamodb")
+    )
+    arn = patched_moto.create_state_machine(
+        name="m", definition=json.dumps(dynamodb_task_definition()), roleArn=ROLE
+    )["stateMachineArn"]
+
+    # When it runs three times
+    for name in ("a", "b", "c"):
+        execution_arn = patched_moto.start_execution(stateMachineArn=arn, name=name, input="{}")[
+            "executionArn"
+        ]
+        result = wait_until_done(patched_moto, execution_arn)
+        # Then each task read the item
+        assert (result["status"], json.loads(result["output"])) == ("SUCCEEDED", {"n": "7"})
+
+    # And one client served all three tasks
+    assert created == ["dynamodb"]
+
+
+def test_a_task_client_is_not_created_while_a_local_function_swaps_the_environment(
+    patched_moto: Any,
+) -> None:
+    # Given a DynamoDB task whose client does not exist yet, and a local function that is running
+    # (it holds the environment lock while its variables are in os.environ)
+    from local.lambdas import ENVIRONMENT_LOCK
+
+    create_counter_table()
+    arn = patched_moto.create_state_machine(
+        name="m", definition=json.dumps(dynamodb_task_definition()), roleArn=ROLE
+    )["stateMachineArn"]
+    with ENVIRONMENT_LOCK:
+        # When the task starts meanwhile
+        execution_arn = patched_moto.start_execution(stateMachineArn=arn, name="a", input="{}")[
+            "executionArn"
+        ]
+        time.sleep(0.5)
+        # Then it waits (botocore would copy os.environ while it is being changed)
+        assert patched_moto.describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
+
+    # And it runs once the function is done
+    assert wait_until_done(patched_moto, execution_arn)["status"] == "SUCCEEDED"
+
+
+# ------------------------------------------------------------------------- jsonpath_parse_once
+def test_a_json_path_is_parsed_once(patched_moto: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a state that reads a path (its own: other tests' parses are not counted) and a count of
+    # jsonpath_ng parses of that path from here on
+    from jsonpath_ng.ext import parser as jsonpath_parser
+
+    field = f"f{uuid.uuid4().hex}"
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "InputPath": f"$.{field}", "End": True}}}
+    arn = patched_moto.create_state_machine(name="m", definition=json.dumps(definition), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+    parses: list[str] = []
+
+    class CountingParser(jsonpath_parser.ExtendedJsonPathParser):
+        def parse(self, string: str, lexer: Any = None) -> Any:
+            if field in string:
+                parses.append(string)
+            return super().parse(string, lexer)
+
+    monkeypatch.setattr(jsonpath_parser, "ExtendedJsonPathParser", CountingParser)
+
+    # When it runs three times
+    for number in range(3):
+        execution_arn = patched_moto.start_execution(
+            stateMachineArn=arn, name=f"e{number}", input=json.dumps({field: {"n": number}})
+        )["executionArn"]
+        result = wait_until_done(patched_moto, execution_arn)
+        # Then each execution reads its own input
+        assert json.loads(result["output"]) == {"n": number}
+
+    # And the path was parsed once
+    assert len(parses) == 1
+
+
+def test_events_delivered_to_targets_parse_their_input_paths_once(
+    patched_moto: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a rule with a target, and a count of jsonpath_ng parses from here on
+    from jsonpath_ng.ext import parser as jsonpath_parser
+    from moto.events.utils import EventTemplateParser
+
+    events = boto3.client("events", region_name="us-east-1")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue_url = sqs.create_queue(QueueName="target")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(Name="all", EventPattern=json.dumps({"source": ["test"]}))
+    events.put_targets(Rule="all", Targets=[{"Id": "q", "Arn": queue_arn}])
+    parses: list[str] = []
+
+    class CountingParser(jsonpath_parser.ExtendedJsonPathParser):
+        def parse(self, string: str, lexer: Any = None) -> Any:
+            parses.append(string)
+            return super().parse(string, lexer)
+
+    monkeypatch.setattr(jsonpath_parser, "ExtendedJsonPathParser", CountingParser)
+
+    # When three events are delivered to the target
+    for number in range(3):
+        events.put_events(
+            Entries=[{"Source": "test", "DetailType": "Ping", "Detail": json.dumps({"n": number})}]
+        )
+
+    # Then each arrives with its own detail
+    bodies = [
+        json.loads(m["Body"])
+        for m in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    ]
+    assert sorted(body["detail"]["n"] for body in bodies) == [0, 1, 2]
+    # And the input template's paths were parsed at most once each, not once per event
+    assert len(parses) <= len(EventTemplateParser.DEFAULT_EVENT_INPUT_PATHS_MAP)
+
+
+# -------------------------------------------------------- sqs_receive_without_queue_attributes
+def test_receiving_messages_does_not_recount_the_queue(
+    patched_moto: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a queue with a backlog, and a count of the passes over all its messages from here on
+    from moto.sqs.models import Queue
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue_url = sqs.create_queue(QueueName="backlog")["QueueUrl"]
+    for number in range(20):
+        sqs.send_message(QueueUrl=queue_url, MessageBody=str(number))
+    passes: list[str] = []
+    count_messages = Queue.approximate_number_of_messages
+
+    def counted(self: Queue) -> int:
+        passes.append(self.name)
+        return int(count_messages.fget(self))  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(Queue, "approximate_number_of_messages", property(counted))
+
+    # When ten messages are received
+    received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+
+    # Then ten distinct messages arrive (all are within their retention period)
+    assert len({m["Body"] for m in received}) == 10
+    # And the queue's messages were not counted once per message received
+    assert passes == []
+
+
+# ------------------------------------------------------------------------------ sqs_message_clock
+def test_queue_attributes_are_counted_without_a_datetime_per_message(
+    patched_moto: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a queue with messages: one received (invisible for a minute), one delayed, three waiting
+    import moto.sqs.models as sqs_models
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue_url = sqs.create_queue(QueueName="counted")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue_url, MessageBody="first")
+    assert sqs.receive_message(QueueUrl=queue_url, VisibilityTimeout=60)["Messages"][0]["Body"] == "first"
+    sqs.send_message(QueueUrl=queue_url, MessageBody="later", DelaySeconds=60)
+    for number in range(3):
+        sqs.send_message(QueueUrl=queue_url, MessageBody=str(number))
+    clock_reads: list[float] = []
+    real_clock = sqs_models.unix_time_millis
+
+    def counted_clock(*args: Any) -> float:
+        clock_reads.append(1)
+        return real_clock(*args)
+
+    monkeypatch.setattr(sqs_models, "unix_time_millis", counted_clock)
+
+    # When its attributes are read
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+
+    # Then each message is counted where it belongs
+    assert attributes["ApproximateNumberOfMessages"] == "3"
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"
+    # And moto's datetime clock was not read once per message
+    assert clock_reads == []
