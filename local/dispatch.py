@@ -21,6 +21,11 @@ from local.provision import Route
 
 Deliver = Callable[[Route, Any], Any]
 
+# The background threads long-poll (moto wakes a waiting ReceiveMessage as soon as a message arrives):
+# no idle polling, no polling delay. stop() wakes them with this body, which is never an event.
+LONG_POLL_SECONDS = 1
+WAKE_UP = "local-dispatcher: wake up"
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -62,7 +67,8 @@ class Dispatcher:
         self._capture_queue_url = capture_queue_url
         self._deliver = deliver
         self._poll_interval = poll_interval
-        # One poller per queue at a time (its background thread or a test's drain).
+        # One batch per queue handled at a time (by its background thread or a test's drain). Receiving
+        # needs no lock: SQS hands each message to one receiver.
         self._capture_lock = threading.Lock()
         self._route_locks = {route.queue_url: threading.Lock() for route in self._routes}
         self._threads: list[threading.Thread] = []
@@ -80,10 +86,9 @@ class Dispatcher:
             handled += self._serve_locked(route)
         return handled
 
-    def collect_events(self) -> int:
+    def collect_events(self, wait_seconds: int = 0) -> int:
         """Record the events that reached a bus into events_seen, delivering nothing; return how many."""
-        with self._capture_lock:
-            return self._capture()
+        return self._capture(wait_seconds)
 
     def drain(self, timeout: float = 10.0, settle: float = 0.3) -> None:
         """Poll until nothing arrived for `settle` seconds; TimeoutError if still busy after `timeout`."""
@@ -107,8 +112,13 @@ class Dispatcher:
         if self._threads:
             return
         self._stopping.clear()
-        pollers: list[tuple[str, Callable[[], int]]] = [("capture", self.collect_events)]
-        pollers += [(route.rule_name, functools.partial(self._serve_locked, route)) for route in self._routes]
+        pollers: list[tuple[str, Callable[[], int]]] = [
+            ("capture", functools.partial(self.collect_events, wait_seconds=LONG_POLL_SECONDS))
+        ]
+        pollers += [
+            (route.rule_name, functools.partial(self._serve_locked, route, wait_seconds=LONG_POLL_SECONDS))
+            for route in self._routes
+        ]
         self._threads = [
             threading.Thread(target=self._run, args=(poll,), name=f"local-dispatcher-{name}", daemon=True)
             for name, poll in pollers
@@ -118,7 +128,12 @@ class Dispatcher:
 
     def stop(self) -> None:
         """Stop the background threads (waits for their current polls to finish)."""
+        if not self._threads:
+            return
         self._stopping.set()
+        # Each thread may be waiting in a long poll: wake it rather than wait the poll out.
+        for queue_url in (self._capture_queue_url, *self._route_locks):
+            self._sqs.send_message(QueueUrl=queue_url, MessageBody=WAKE_UP)
         for thread in self._threads:
             thread.join(timeout=30)
         self._threads = []
@@ -131,32 +146,38 @@ class Dispatcher:
     def _run(self, poll: Callable[[], int]) -> None:
         while not self._stopping.is_set():
             try:
-                handled = poll()
+                poll()  # returns when messages arrived or after a long poll without any
             except Exception as error:  # keep polling; the failure is recorded, not swallowed
                 self.errors.append(repr(error))
-                handled = 0
-            if not handled:
                 self._stopping.wait(self._poll_interval)
 
-    def _serve_locked(self, route: Route) -> int:
+    def _serve_locked(self, route: Route, wait_seconds: int = 0) -> int:
+        # The (long) poll happens outside the lock, so a test's drain() is never held up by it.
+        messages = self._receive(route.queue_url, wait_seconds)
         with self._route_locks[route.queue_url]:
-            return self._serve(route)
+            return self._serve(route, messages)
 
     # ----------------------------------------------------------------------------- handling
-    def _receive(self, queue_url: str) -> list[dict[str, Any]]:
+    def _receive(self, queue_url: str, wait_seconds: int) -> list[dict[str, Any]]:
+        """Up to 10 messages; a long poll when wait_seconds > 0. Wake-up messages are deleted here."""
         messages: list[dict[str, Any]] = self._sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["ApproximateReceiveCount"]
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            AttributeNames=["ApproximateReceiveCount"],
+            WaitTimeSeconds=wait_seconds,
         ).get("Messages", [])
-        return messages
+        wake_ups = [message for message in messages if message["Body"] == WAKE_UP]
+        self._delete(queue_url, wake_ups)
+        return [message for message in messages if message["Body"] != WAKE_UP]
 
-    def _capture(self) -> int:
-        messages = self._receive(self._capture_queue_url)
-        self.events_seen.extend(json.loads(message["Body"]) for message in messages)
+    def _capture(self, wait_seconds: int = 0) -> int:
+        messages = self._receive(self._capture_queue_url, wait_seconds)
+        with self._capture_lock:
+            self.events_seen.extend(json.loads(message["Body"]) for message in messages)
         self._delete(self._capture_queue_url, messages)
         return len(messages)
 
-    def _serve(self, route: Route) -> int:
-        messages = self._receive(route.queue_url)
+    def _serve(self, route: Route, messages: list[dict[str, Any]]) -> int:
         delivered = []
         for message in messages:
             event = json.loads(message["Body"])
