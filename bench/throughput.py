@@ -435,6 +435,11 @@ def main() -> None:
         action="store_true",
         help="instead: one profiled run per side at the first level, by package",
     )
+    parser.add_argument(
+        "--requests",
+        action="store_true",
+        help="instead: AWS requests per completed order on each side at the first level, by operation",
+    )
     parser.add_argument("--worker", choices=sorted(SIDES), help=argparse.SUPPRESS)
     parser.add_argument("--orders", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -450,6 +455,9 @@ def main() -> None:
 
     if args.profile:
         profile(levels[0], orders_for(levels[0], args))
+        return
+    if args.requests:
+        count_requests(levels[0], orders_for(levels[0], args))
         return
     load = [os.getloadavg()[0]]
     runs: dict[tuple[str, int], list[dict[str, Any]]] = {}
@@ -484,6 +492,37 @@ def profile(level: int, orders: int) -> None:
             table(["package", "own s", "share"], [[n, f"{s:.1f}", f"{share:.0%}"] for n, s, share in ranked])
         )
         print("top functions by own time: " + "; ".join(f"{name} {s:.1f} s" for name, s in functions))
+
+
+def count_requests(level: int, orders: int) -> None:
+    """AWS requests per completed order on each side (every client in the process, moto's included)."""
+    import contextlib
+    import io
+    from collections import Counter
+
+    import botocore.client
+
+    original = botocore.client.BaseClient._make_api_call
+    for side, run in SIDES.items():
+        counts: Counter[str] = Counter()
+
+        def counted(client: Any, operation: str, params: Any, counts: Counter[str] = counts) -> Any:
+            counts[f"{client.meta.service_model.service_name}.{operation}"] += 1
+            return original(client, operation, params)
+
+        botocore.client.BaseClient._make_api_call = counted
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                figures = run(level, orders)
+        finally:
+            botocore.client.BaseClient._make_api_call = original
+        # Provisioning and warm-up orders are counted too: per order, over every order the run started.
+        started = figures["completed"] + figures["failed"] + WARM_UP_ORDERS
+        print(f"\n{side}, {level} in flight: {sum(counts.values()) / started:.1f} AWS requests per order")
+        rows = [
+            [name, f"{count / started:.2f}"] for name, count in counts.most_common() if count / started >= 0.5
+        ]
+        print(table(["operation", "per order"], rows))
 
 
 def summarize(level: int, engine: list[dict[str, Any]], floor: list[dict[str, Any]]) -> dict[str, Any]:
