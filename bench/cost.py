@@ -12,11 +12,13 @@ and barista apps call it. For each order it counts:
 - DynamoDB request units, by operation, counted with botocore `before-call`/`after-call` hooks on the
   clients of the handlers, of the API and of moto's ASL interpreter. On-demand charges per request
   unit: a write is ceil(KB) WRUs of the larger of the item before and after (a refused conditional
-  write still costs its WRUs), plus the writes it causes in each global secondary index (ALL
-  projection: 1 per index entry put, updated or deleted, 2 when the index key changes); a GetItem is
-  ceil(size / 4 KB) RRUs, halved when eventually consistent; a Query, ceil(ScannedCount x the largest
-  order item seen / 4 KB), halved (indexes are eventually consistent). Sizes follow DynamoDB's rules
-  on the items as stored, with the task token counted at the length of a real one (moto's are shorter);
+  write still costs its WRUs), plus the writes it causes in each global secondary index (by the
+  size of the attributes the index projects: 1 per entry put, updated or deleted, 2 when the index key
+  changes, none when no projected attribute changes); a GetItem is ceil(size / 4 KB) RRUs, halved when
+  eventually consistent; a Query, ceil(ScannedCount x the largest order item seen / 4 KB), halved
+  (indexes are eventually consistent; an upper bound, as index entries are smaller than items). Sizes
+  follow DynamoDB's rules on the items as stored, with the task token counted at the length of a real
+  one (moto's are shorter);
 - EventBridge events: PutEvents entries (the workflow's and the functions');
 - API requests: the HTTP API calls each path needs (customer place / submit / cancel, barista make /
   complete / cancel), each sent once, after the order is ready for it. Polling (GET) is not counted.
@@ -167,7 +169,7 @@ class Meter:
         self._orders_table = orders_table
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._indexes: dict[str, list[tuple[str, str | None]]] = {}
+        self._indexes: dict[str, list[IndexDefinition]] = {}
         self.usage = Usage()
 
     def install(self, session: Any) -> None:
@@ -265,32 +267,64 @@ class Meter:
             self.usage.largest_order_item = max(self.usage.largest_order_item, size)
 
     def _index_units(self, table: str, old: Any, new: Any) -> int:
-        """WRUs the write costs in the table's global secondary indexes (ALL projection)."""
+        """WRUs the write costs in the table's global secondary indexes, by their projections.
+
+        An item is in an index when it has the index's key attributes. An entry is written when the
+        item enters or leaves the index, when its index key changes (delete + put), or when a projected
+        attribute changes; a write that changes only attributes the index does not project costs it
+        nothing. An entry's size is that of the attributes it projects.
+        """
         units = 0
-        for partition, sort in self._index_keys(table):
-            names = [partition, *([sort] if sort else [])]
+        for index in self._index_definitions(table):
+            names = index.key_names
             in_old = bool(old) and all(name in old for name in names)
             in_new = bool(new) and all(name in new for name in names)
+            old_entry, new_entry = index.entry(old), index.entry(new)
             if in_old and in_new:
                 if any(old[name] != new[name] for name in names):  # key moved: delete + put
-                    units += write_units(item_size(old)) + write_units(item_size(new))
-                elif old != new:
-                    units += write_units(max(item_size(old), item_size(new)))
+                    units += write_units(item_size(old_entry)) + write_units(item_size(new_entry))
+                elif old_entry != new_entry:
+                    units += write_units(max(item_size(old_entry), item_size(new_entry)))
             elif in_new:
-                units += write_units(item_size(new))
+                units += write_units(item_size(new_entry))
             elif in_old:
-                units += write_units(item_size(old))
+                units += write_units(item_size(old_entry))
         return units
 
-    def _index_keys(self, table: str) -> list[tuple[str, str | None]]:
+    def _index_definitions(self, table: str) -> list[IndexDefinition]:
         if table not in self._indexes:
             description = self._reader.describe_table(TableName=table)["Table"]
-            keys = []
-            for index in description.get("GlobalSecondaryIndexes", []):
-                schema = {part["KeyType"]: part["AttributeName"] for part in index["KeySchema"]}
-                keys.append((schema["HASH"], schema.get("RANGE")))
-            self._indexes[table] = keys
+            table_keys = tuple(part["AttributeName"] for part in description["KeySchema"])
+            self._indexes[table] = [
+                IndexDefinition.from_description(index, table_keys)
+                for index in description.get("GlobalSecondaryIndexes", [])
+            ]
         return self._indexes[table]
+
+
+@dataclass(frozen=True)
+class IndexDefinition:
+    """A global secondary index: its key attributes and what it projects (None: every attribute)."""
+
+    key_names: tuple[str, ...]
+    projected: frozenset[str] | None
+
+    @classmethod
+    def from_description(cls, index: Mapping[str, Any], table_keys: tuple[str, ...]) -> IndexDefinition:
+        """From DescribeTable's GlobalSecondaryIndexes entry; the table's key is always projected."""
+        key_names = tuple(part["AttributeName"] for part in index["KeySchema"])
+        projection = index.get("Projection", {})
+        kind = projection.get("ProjectionType", "ALL")
+        if kind == "ALL":
+            return cls(key_names, None)
+        included = projection.get("NonKeyAttributes", []) if kind == "INCLUDE" else []
+        return cls(key_names, frozenset((*key_names, *table_keys, *included)))
+
+    def entry(self, item: Any) -> Any:
+        """The index entry for a stored item (its projected attributes)."""
+        if not item or self.projected is None:
+            return item
+        return {name: value for name, value in item.items() if name in self.projected}
 
 
 class MeteredFunction:

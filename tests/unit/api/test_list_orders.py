@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from serverlesspresso.ordering import PUBLIC_ORDER_FIELDS
 from tests.unit.api.conftest import ALICE, BOB, CAROL, Api, ApiResponse, Flow
 from tests.unit.conftest import OrdersTable
 
@@ -142,3 +143,46 @@ def test_a_page_token_cannot_open_another_customers_orders(api: Api, orders_tabl
 
 def test_listing_without_an_identity_is_401(api: Api) -> None:
     assert api.list(None).status == 401
+
+
+@pytest.mark.parametrize(("user", "index"), [(ALICE, "ByCustomer"), (BOB, "ByState")])
+def test_listed_orders_show_every_public_field_and_the_indexes_hold_no_token(
+    api: Api, orders_table: OrdersTable, user: Any, index: str
+) -> None:
+    # Given an order waiting for a barista, with every public field, its execution and a task token
+    order = {
+        "orderId": "order-full",
+        "userId": ALICE.sub,
+        "state": "WAITING_FOR_BARISTA",
+        "stateRank": 40,
+        "orderNumber": 7,
+        "drink": "Flat white",
+        "modifiers": ["Oat milk"],
+        "baristaId": "someone",
+        "createdAt": "2026-11-29T09:00:00.000Z",
+        "updatedAt": "2026-11-29T09:01:00.000Z",
+        "timeline": {"PLACED": "2026-11-29T09:00:00.000Z"},
+        "endReason": "none yet",
+        "executionArn": "arn:aws:states:us-east-1:123456789012:execution:m:order-full",
+        "taskToken": "secret-token-that-must-not-show",
+        "tokenState": "WAITING_FOR_BARISTA",
+    }
+    orders_table.put(order)
+
+    # When the customer (ByCustomer) or a barista (ByState) lists orders
+    response = api.list(user)
+
+    # Then the order shows every public field, read from the index
+    assert response.status == 200
+    listed = next(o for o in response.body["orders"] if o["orderId"] == "order-full")
+    assert listed == {name: order[name] for name in PUBLIC_ORDER_FIELDS}
+    # And the index entry holds neither the token nor the execution
+    entries = orders_table.client.query(
+        TableName=orders_table.name,
+        IndexName=index,
+        KeyConditionExpression="#pk = :pk",
+        ExpressionAttributeNames={"#pk": "userId" if index == "ByCustomer" else "state"},
+        ExpressionAttributeValues={":pk": {"S": order["userId" if index == "ByCustomer" else "state"]}},
+    )["Items"]
+    assert entries
+    assert all({"taskToken", "tokenState", "executionArn"}.isdisjoint(entry) for entry in entries)
