@@ -215,10 +215,8 @@ def test_an_execution_started_without_a_name_gets_a_generated_one(patched_moto: 
         assert json.loads(result["output"]) == {"name": name}
 
 
-# ------------------------------------------------------------------- dynamodb_atomic_requests
-def test_concurrent_updates_of_one_item_all_apply(patched_moto: Any) -> None:
-    # Given one item and threads that switch as often as the interpreter allows (so that a request
-    # is interrupted between moto's condition check, its computing of new values and its write)
+def create_counter_table(value: int) -> Any:
+    """Table `t` with one item {k: "shop", n: value}; returns a DynamoDB client."""
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
     dynamodb.create_table(
         TableName="t",
@@ -226,7 +224,15 @@ def test_concurrent_updates_of_one_item_all_apply(patched_moto: Any) -> None:
         AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    dynamodb.put_item(TableName="t", Item={"k": {"S": "shop"}, "n": {"N": "0"}})
+    dynamodb.put_item(TableName="t", Item={"k": {"S": "shop"}, "n": {"N": str(value)}})
+    return dynamodb
+
+
+# ------------------------------------------------------------------- dynamodb_atomic_requests
+def test_concurrent_updates_of_one_item_all_apply(patched_moto: Any) -> None:
+    # Given one item and threads that switch as often as the interpreter allows (so that a request
+    # is interrupted between moto's condition check, its computing of new values and its write)
+    dynamodb = create_counter_table(0)
     previous_interval = sys.getswitchinterval()
     threads, increments = 4, 100
 
@@ -404,20 +410,9 @@ def dynamodb_task_definition() -> dict[str, Any]:
     }
 
 
-def create_counter_table() -> None:
-    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    dynamodb.create_table(
-        TableName="t",
-        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.put_item(TableName="t", Item={"k": {"S": "shop"}, "n": {"N": "7"}})
-
-
 def test_service_tasks_reuse_their_client(patched_moto: Any) -> None:
     # Given a state machine with a DynamoDB task, and a count of the DynamoDB clients created
-    create_counter_table()
+    create_counter_table(7)
     created: list[str] = []
     boto3._get_default_session().events.register(
         "creating-client-class.dynamodb", lambda **_: created.append("dynamodb")
@@ -446,7 +441,7 @@ def test_a_task_client_is_not_created_while_a_local_function_swaps_the_environme
     # (it holds the environment lock while its variables are in os.environ)
     from local.lambdas import ENVIRONMENT_LOCK
 
-    create_counter_table()
+    create_counter_table(7)
     arn = patched_moto.create_state_machine(
         name="m", definition=json.dumps(dynamodb_task_definition()), roleArn=ROLE
     )["stateMachineArn"]
