@@ -133,7 +133,10 @@ class Dispatcher:
         self._stopping.set()
         # Each thread may be waiting in a long poll: wake it rather than wait the poll out.
         for queue_url in (self._capture_queue_url, *self._route_locks):
-            self._sqs.send_message(QueueUrl=queue_url, MessageBody=WAKE_UP)
+            try:
+                self._sqs.send_message(QueueUrl=queue_url, MessageBody=WAKE_UP)
+            except Exception as error:  # the thread still ends after its poll, LONG_POLL_SECONDS at most
+                self.errors.append(f"wake-up of {queue_url}: {error!r}")
         for thread in self._threads:
             thread.join(timeout=30)
         self._threads = []

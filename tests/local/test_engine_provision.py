@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from local.dispatch import WAKE_UP
 from local.engine import LocalEngine, execution_name
 from local.provision import CAPTURE_RULE
 from local.template import Template
@@ -406,3 +408,30 @@ def test_probe_environment_does_not_leak_into_the_test_process(probe: tuple[Loca
     assert probe_calls(out_file)
     assert "PROBE_OUT" not in os.environ
     assert "AWS_LAMBDA_FUNCTION_NAME" not in os.environ
+
+
+def test_the_background_dispatcher_delivers_and_stops_cleanly(probe: tuple[LocalEngine, Path]) -> None:
+    # Given the dispatcher's background threads, one per queue
+    engine, out_file = probe
+    engine.dispatcher.start()
+    assert {t.name for t in threading.enumerate()} >= {"local-dispatcher-capture"}
+
+    # When an event arrives while they wait in their long polls, and then the dispatcher stops
+    engine.put_event("Probe.Ping", {"n": 7}, source="test.probe")
+    engine.wait_for(lambda: probe_calls(out_file) or None, timeout=10)
+    engine.dispatcher.stop()
+
+    # Then the event was delivered once, every thread has ended, and nothing went wrong
+    assert [call["detail"] for call in probe_calls(out_file)] == [{"n": 7}]
+    assert not engine.dispatcher.running
+    assert not [t for t in threading.enumerate() if t.name.startswith("local-dispatcher-")]
+    assert engine.dispatcher.errors == []
+    # And a wake-up left in a queue is neither delivered nor recorded as an event
+    sqs = engine.clients["sqs"]
+    provisioned = engine.provisioned
+    for queue_url in (provisioned.capture_queue_url, *(route.queue_url for route in provisioned.routes)):
+        sqs.send_message(QueueUrl=queue_url, MessageBody=WAKE_UP)
+    engine.dispatcher.drain(timeout=10, settle=0.2)
+    assert len(probe_calls(out_file)) == 1
+    assert all(isinstance(event, dict) for event in engine.dispatcher.events_seen)
+    assert all(delivery.outcome == "ok" for delivery in engine.dispatcher.delivered)
