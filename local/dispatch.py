@@ -83,7 +83,7 @@ class Dispatcher:
         """Receive and handle what is waiting now; return how many messages were handled."""
         handled = self.collect_events()
         for route in self._routes:
-            handled += self._serve_locked(route)
+            handled += self._receive_and_serve(route)
         return handled
 
     def collect_events(self, wait_seconds: int = 0) -> int:
@@ -116,7 +116,10 @@ class Dispatcher:
             ("capture", functools.partial(self.collect_events, wait_seconds=LONG_POLL_SECONDS))
         ]
         pollers += [
-            (route.rule_name, functools.partial(self._serve_locked, route, wait_seconds=LONG_POLL_SECONDS))
+            (
+                route.rule_name,
+                functools.partial(self._receive_and_serve, route, wait_seconds=LONG_POLL_SECONDS),
+            )
             for route in self._routes
         ]
         self._threads = [
@@ -154,7 +157,7 @@ class Dispatcher:
                 self.errors.append(repr(error))
                 self._stopping.wait(self._poll_interval)
 
-    def _serve_locked(self, route: Route, wait_seconds: int = 0) -> int:
+    def _receive_and_serve(self, route: Route, wait_seconds: int = 0) -> int:
         # The (long) poll happens outside the lock, so a test's drain() is never held up by it.
         messages = self._receive(route.queue_url, wait_seconds)
         with self._route_locks[route.queue_url]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -36,6 +35,7 @@ from local.dispatch import DeadLetter, Delivery, Dispatcher
 from local.lambdas import LocalFunction
 from local.provision import Provisioned, Route, provision
 from local.template import DEFAULT_STACK_NAME, Template
+from local.waiting import wait_until
 
 MOCK_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}}  # moto runs the ASL for real
 SERVICES = ("dynamodb", "events", "stepfunctions", "sqs")
@@ -224,14 +224,7 @@ class LocalEngine:
         Events are delivered only while the dispatcher runs (dispatcher.start()) or by an explicit
         dispatcher.drain(): waiting never delivers by itself, so a test without handlers stays so.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            result = predicate()
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no {what} after {timeout} s")
-            time.sleep(0.05)
+        return wait_until(predicate, what, timeout)
 
     def wait_for_execution(self, execution_arn: str, timeout: float = 30.0) -> dict[str, Any]:
         """Wait until the execution is no longer RUNNING; return DescribeExecution."""

@@ -14,7 +14,6 @@ outcome, never on how long it took).
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 
 from local.engine import LocalEngine
 from local.provision import Route
+from local.waiting import wait_until
 from serverlesspresso.models import OrderState
 from serverlesspresso.orders import OrderRepository, from_item, to_item
 from serverlesspresso.resume import ResumeAction, resume_order
@@ -66,15 +66,8 @@ def wait_for(
     timeout: float = DEFAULT_TIMEOUT,
     interval: float = POLL_INTERVAL,
 ) -> T:
-    """Poll `predicate` until it returns something truthy, and return that; AssertionError at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still no {what} after {timeout} s")
-        time.sleep(interval)
+    """local.waiting.wait_until with the end-to-end tests' timeout and interval."""
+    return wait_until(predicate, what, timeout, interval)
 
 
 def new_order_id(prefix: str = "order") -> str:

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from local.waiting import wait_until
 from tests.e2e.flows import COMPLETED_PATH
 from tests.helpers import BARISTA_WAIT, CUSTOMER_WAIT, REPO_ROOT
 
@@ -128,12 +129,8 @@ def aws(local: LocalProcess, *arguments: str) -> Any:
 
 
 def poll(fetch: Callable[[], T | None], what: str, timeout: float = 30.0) -> T:
-    """Repeat `fetch` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while not (result := fetch()):
-        assert time.monotonic() < deadline, f"no {what} after {timeout} s"
-        time.sleep(0.2)
-    return result
+    """Repeat `fetch` until it returns something truthy (every 0.2 s: each call runs the AWS CLI)."""
+    return wait_until(fetch, what, timeout, interval=0.2)
 
 
 def entered_states(history: dict[str, Any]) -> list[str]:

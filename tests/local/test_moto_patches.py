@@ -27,6 +27,7 @@ from moto.events.models import EventsBackend
 
 from local import moto_patches
 from local.engine import MOCK_CONFIG
+from local.waiting import wait_until
 
 ROLE = "arn:aws:iam::123456789012:role/local"
 
@@ -52,12 +53,12 @@ def run(sfn: Any, definition: dict[str, Any], execution_input: str = "{}", name:
 
 def wait_until_done(sfn: Any, execution_arn: str, timeout: float = 15.0) -> dict[str, Any]:
     """DescribeExecution once the execution left RUNNING."""
-    deadline = time.monotonic() + timeout
-    while (description := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline, "execution still running"
-        time.sleep(0.05)
-    result: dict[str, Any] = description
-    return result
+
+    def finished() -> dict[str, Any] | None:
+        description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+        return None if description["status"] == "RUNNING" else description
+
+    return wait_until(finished, "end of the execution", timeout)
 
 
 def callback_task(heartbeat: int | None) -> dict[str, Any]:
@@ -153,16 +154,17 @@ def test_send_task_failure_keeps_the_cause(patched_moto: Any) -> None:
 
 def wait_for_token(sfn: Any, execution_arn: str, timeout: float = 10.0) -> str:
     """The token from the TaskScheduled event's parameters, once the task was submitted."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def token() -> str | None:
         events = sfn.get_execution_history(executionArn=execution_arn)["events"]
-        if any(e["type"] == "TaskSubmitted" for e in events):
-            scheduled = next(e for e in events if e["type"] == "TaskScheduled")
-            parameters = json.loads(scheduled["taskScheduledEventDetails"]["parameters"])
-            token: str = parameters["Entries"][0]["Detail"]["TaskToken"]
-            return token
-        time.sleep(0.05)
-    raise AssertionError("the task was never submitted")
+        if not any(e["type"] == "TaskSubmitted" for e in events):
+            return None
+        scheduled = next(e for e in events if e["type"] == "TaskScheduled")
+        parameters = json.loads(scheduled["taskScheduledEventDetails"]["parameters"])
+        found: str = parameters["Entries"][0]["Detail"]["TaskToken"]
+        return found
+
+    return wait_until(token, "submitted task", timeout)
 
 
 # ------------------------------------------------------------------------ event_account_field

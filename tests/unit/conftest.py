@@ -24,6 +24,7 @@ from moto import mock_aws
 
 from local import moto_patches
 from local.template import Template
+from local.waiting import wait_until as local_wait_until
 from serverlesspresso.observability import logger as powertools_logger
 from serverlesspresso.orders import from_item, to_item
 from tests.helpers import BARISTA_WAIT, CUSTOMER_WAIT, LambdaContext, load_event, load_handler, reset_clients
@@ -38,15 +39,8 @@ SETTLE_POLL_SECONDS = 0.1
 
 
 def wait_until(check: Callable[[], Any], what: str, timeout: float = WAIT_SECONDS) -> Any:
-    """Poll `check` until it returns something truthy (moto runs executions in threads)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(POLL_SECONDS)
+    """local.waiting.wait_until with the unit tests' timeout and interval; moto runs executions in threads."""
+    return local_wait_until(check, what, timeout, POLL_SECONDS)
 
 
 # ------------------------------------------------------------------------------------------ aws
