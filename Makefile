@@ -1,6 +1,6 @@
 # Serverlesspresso developer tasks. GNU make; creates its virtual environments on a fresh clone.
 #   make test    lint + type-check + template checks + every test
-#   make build   sam build (needs a Python 3.13 interpreter, found via pyenv)
+#   make build   sam build (needs a Python 3.13 interpreter: the Lambda runtime's)
 #   make demo    a rush at the coffee bar on the embedded local engine  [CUSTOMERS=30 TIME_SCALE=0.02 SEED=7]
 #   make local   the whole stack on loopback, foreground  [PORT=4566 API_PORT=3000 TIME_SCALE=1]
 
@@ -8,7 +8,10 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := test
 
-PYTHON ?= python3.11
+# The interpreter the virtual environments are made with: PYTHON=... when given, else the best one
+# scripts/find-python finds (3.13 as the Lambda runtime, else 3.12, else 3.11 or newer), which says what
+# to install when there is none.
+PYTHON ?=
 VENV := .venv
 TOOLS := .venv-tools
 BIN := $(VENV)/bin
@@ -23,13 +26,17 @@ PY_DIRS := $(foreach d,functions local tests bench,$(if $(wildcard $(d)/*.py $(d
 # lines only. `|| true` because grep exits 1 when it filtered everything; pipefail keeps pip's status.
 PIP_FILTER := { grep -v 'is ignored' || true; }
 
+# $(call make_venv,DIR): create DIR with the chosen interpreter unless it exists.
+make_venv = test -x $(1)/bin/python || { py="$(or $(PYTHON),$$(sh scripts/find-python))" \
+  && echo "creating $(1) with $$py" && "$$py" -m venv $(1); }
+
 $(VENV)/.installed: requirements-dev.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(call make_venv,$(VENV))
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt 2>&1 | $(PIP_FILTER)
 	@touch $@
 
 $(TOOLS)/.installed: requirements-tools.txt
-	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	@$(call make_venv,$(TOOLS))
 	$(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt 2>&1 | $(PIP_FILTER)
 	@touch $@
 
@@ -52,21 +59,15 @@ unit: $(VENV)/.installed
 test: lint
 	$(BIN)/pytest -n auto
 
-# sam build runs the python3.13 build workflow, which needs a python3.13 on PATH. pyenv's shim is
-# not enough (3.13 is installed but not selected), so put the interpreter's own bin first.
+# sam build runs the python3.13 build workflow, which needs a python3.13 first on PATH (a pyenv
+# shim of an installed but unselected 3.13 is not enough): put the interpreter's own directory first.
 build: $(TOOLS)/.installed
-	@py313=""; \
-	for candidate in "$$(pyenv prefix 3.13.0 2>/dev/null)/bin" $$(ls -d "$${PYENV_ROOT:-$$HOME/.pyenv}"/versions/3.13.*/bin 2>/dev/null | sort -rV); do \
-	  if [ -x "$$candidate/python3.13" ]; then py313="$$candidate"; break; fi; \
-	done; \
-	if [ -z "$$py313" ] && python3.13 -c 'import sys' >/dev/null 2>&1; then py313="$$(dirname "$$(python3.13 -c 'import sys; print(sys.executable)')")"; fi; \
-	if [ -z "$$py313" ]; then \
+	@py313="$$(sh scripts/find-python 3.13 2>/dev/null)" || { \
 	  echo "error: sam build needs a Python 3.13 interpreter (the Lambda runtime is python3.13)." >&2; \
-	  echo "       Install one (e.g. 'pyenv install 3.13.0') and run 'make build' again." >&2; \
-	  exit 1; \
-	fi; \
-	echo "sam build with $$py313/python3.13"; \
-	PATH="$$py313:$$PATH" $(TOOLS)/bin/sam build
+	  echo "       Install one (e.g. 'pyenv install 3.13' or 'brew install python@3.13') and run 'make build' again." >&2; \
+	  exit 1; }; \
+	echo "sam build with $$py313"; \
+	PATH="$$(dirname "$$py313"):$$PATH" $(TOOLS)/bin/sam build
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
