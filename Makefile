@@ -15,6 +15,7 @@ PYTHON ?=
 VENV := .venv
 TOOLS := .venv-tools
 BIN := $(VENV)/bin
+STATELINT := tools/statelint/node_modules/.installed
 
 # The SAM CLI must not try to phone home (CI and developers may have no network but PyPI).
 export SAM_CLI_TELEMETRY := 0
@@ -56,8 +57,20 @@ unit: $(VENV)/.installed
 
 # Tests run in parallel (pytest-xdist): every test has its own moto state (mock_aws is per test
 # and per process) and the guard in tests/conftest.py loads in each worker.
-test: lint
+test: lint $(STATELINT)
 	$(BIN)/pytest -n auto
+
+# statelint (npm, pinned by tools/statelint/package-lock.json) validates the ASL in
+# tests/test_asl_validation.py. Without Node.js those tests skip and say so, loudly; CI must have it.
+$(STATELINT): tools/statelint/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix tools/statelint --silent --no-audit --no-fund && touch $@; \
+	elif [ -n "$${CI:-}" ]; then \
+	  echo "error: CI must validate the ASL with statelint: install Node.js (with npm)." >&2; exit 1; \
+	else \
+	  echo "WARNING: Node.js (npm) not found: the ASL will NOT be checked with statelint;" >&2; \
+	  echo "WARNING: install Node.js 18 or newer to run those checks." >&2; \
+	fi
 
 # sam build runs the python3.13 build workflow, which needs a python3.13 first on PATH (a pyenv
 # shim of an installed but unselected 3.13 is not enough): put the interpreter's own directory first.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,11 @@ from typing import Any
 import pytest
 
 from local.template import Template
+from tests.asl_validator import PLACEHOLDER, deployed_definition
 from tests.template_tables import ROOT, load_template
 
 SEED_PATH = Path(__file__).parent / "data" / "seed_callback_states.json"
 STATE_MACHINE = "OrderProcessorStateMachine"
-PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 # IAM actions that only accept Resource "*" and that the template may therefore grant on "*":
 # the CloudWatch Logs delivery actions Step Functions needs to write execution logs.
@@ -62,12 +61,9 @@ def asl(asl_text: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def deployed_asl(template: Template, state_machine: dict[str, Any], asl_text: str) -> dict[str, Any]:
+def deployed_asl(template: Template) -> dict[str, Any]:
     """The definition as Step Functions would receive it with the default parameters."""
-    substitutions = template.resolve(state_machine["DefinitionSubstitutions"])
-    substituted = PLACEHOLDER.sub(lambda match: str(substitutions[match.group(1)]), asl_text)
-    definition: dict[str, Any] = json.loads(substituted)
-    return definition
+    return deployed_definition(template, STATE_MACHINE)
 
 
 @pytest.fixture(scope="module")
