@@ -351,21 +351,11 @@ class Policies:
     def of(cls, template: Template) -> Policies:
         """The template's policies, expanded by the SAM translator when it is installed."""
         if TOOLS_PYTHON.is_file():
-            return cls._from_translated(
-                template, _translated(template.path, template.path.stat().st_mtime_ns)
-            )
+            return cls._from_translated(expanded_by_sam(template))
         return cls._from_explicit_statements(template)
 
     @classmethod
-    def _from_translated(cls, template: Template, body: dict[str, Any]) -> Policies:
-        expanded = Template(
-            template.path,
-            body,
-            template.stack_name,
-            template.parameter_overrides,
-            template.region,
-            template.account_id,
-        )
+    def _from_translated(cls, expanded: Template) -> Policies:
         statements: dict[str, tuple[Statement, ...]] = {}
         managed: dict[str, tuple[str, ...]] = {}
         for logical_id, resource in expanded.resources(*PRINCIPAL_TYPES).items():
@@ -425,6 +415,19 @@ def _statements(template: Template, documents: Iterable[Mapping[str, Any]]) -> t
         Statement.parse(template.resolve(raw))
         for document in documents
         for raw in _as_list(document["Statement"])
+    )
+
+
+def expanded_by_sam(template: Template) -> Template:
+    """The template as the SAM translator expands it (needs .venv-tools), in the same stack context."""
+    body = _translated(template.path, template.path.stat().st_mtime_ns)
+    return Template(
+        template.path,
+        body,
+        template.stack_name,
+        template.parameter_overrides,
+        template.region,
+        template.account_id,
     )
 
 
