@@ -49,7 +49,7 @@ lint: $(VENV)/.installed $(TOOLS)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(PY_DIRS)
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint --include-checks I -- template.yaml  # informational checks too (DeletionPolicy ...)
 	$(TOOLS)/bin/sam validate --lint
 
 unit: $(VENV)/.installed
