@@ -21,7 +21,7 @@ STATELINT := tools/statelint/node_modules/.installed
 export SAM_CLI_TELEMETRY := 0
 
 # Python sources to lint and type-check: only the directories that hold some.
-PY_DIRS := $(foreach d,functions local tests bench,$(if $(wildcard $(d)/*.py $(d)/*/*.py $(d)/*/*/*.py),$(d)))
+PY_DIRS := $(foreach d,functions local ops tests bench,$(if $(wildcard $(d)/*.py $(d)/*/*.py $(d)/*/*/*.py),$(d)))
 
 # pip on this machine prints "Location ... is ignored" for its offline wheel directories; drop those
 # lines only. `|| true` because grep exits 1 when it filtered everything; pipefail keeps pip's status.
@@ -118,3 +118,14 @@ bench: $(VENV)/.installed $(TOOLS)/.installed
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/local_timeouts.py
+
+# Operators' commands against a deployed stack (ops/, README "Deploy"). ENV=dev is samconfig.toml's
+# [default] environment, ENV=prod its [prod] one; credentials and region come from the usual AWS chain.
+ENV ?= dev
+OPS := PYTHONPATH=functions/shared $(BIN)/python -m
+
+# make barista EMAIL=ana@example.com [ENV=prod] [REMOVE=1]: add (or remove) a barista
+.PHONY: barista
+barista: $(VENV)/.installed
+	@test -n "$(EMAIL)" || { echo "usage: make barista EMAIL=ana@example.com [ENV=dev|prod] [REMOVE=1]" >&2; exit 2; }
+	@$(OPS) ops.baristas "$(EMAIL)" --env "$(ENV)" $(if $(REMOVE),--remove)
