@@ -3,6 +3,8 @@
 #   make build   sam build (needs a Python 3.13 interpreter: the Lambda runtime's)
 #   make demo    a rush at the coffee bar on the embedded local engine  [CUSTOMERS=30 TIME_SCALE=0.02 SEED=7]
 #   make local   the whole stack on loopback, foreground  [PORT=4566 API_PORT=3000 TIME_SCALE=1]
+#   make deploy  the backend stack to AWS  [ENV=dev|prod]          (README: Deploy)
+#   make barista add a barista  EMAIL=...  [ENV=dev|prod] [REMOVE=1]
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -121,11 +123,22 @@ bench: $(VENV)/.installed $(TOOLS)/.installed
 
 # Operators' commands against a deployed stack (ops/, README "Deploy"). ENV=dev is samconfig.toml's
 # [default] environment, ENV=prod its [prod] one; credentials and region come from the usual AWS chain.
-ENV ?= dev
+# (A shell's own ENV, a path to its startup file, is not an environment name and is ignored.)
+DEPLOY_ENV := $(if $(or $(findstring /,$(ENV)),$(filter-out command line environment%,$(origin ENV))),dev,$(ENV))
 OPS := PYTHONPATH=functions/shared $(BIN)/python -m
+
+# make deploy [ENV=prod]: the backend stack. The pre-flight (credentials, region, the Powertools layer
+# published there) says what is wrong before anything is created; then sam build, an unattended
+# sam deploy of that samconfig environment, and the stack's outputs. (The screens issue adds publishing
+# the pages.)
+.PHONY: deploy
+deploy: $(VENV)/.installed $(TOOLS)/.installed
+	@$(OPS) ops.deploy preflight --env "$(DEPLOY_ENV)"
+	@$(MAKE) --no-print-directory build
+	@$(OPS) ops.deploy deploy --env "$(DEPLOY_ENV)" --sam $(TOOLS)/bin/sam
 
 # make barista EMAIL=ana@example.com [ENV=prod] [REMOVE=1]: add (or remove) a barista
 .PHONY: barista
 barista: $(VENV)/.installed
 	@test -n "$(EMAIL)" || { echo "usage: make barista EMAIL=ana@example.com [ENV=dev|prod] [REMOVE=1]" >&2; exit 2; }
-	@$(OPS) ops.baristas "$(EMAIL)" --env "$(ENV)" $(if $(REMOVE),--remove)
+	@$(OPS) ops.baristas "$(EMAIL)" --env "$(DEPLOY_ENV)" $(if $(REMOVE),--remove)

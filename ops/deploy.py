@@ -1,0 +1,155 @@
+"""`make deploy [ENV=dev|prod]`: the backend stack, checked first, then built and deployed unattended.
+
+    python -m ops.deploy preflight [--env prod]          what would be deployed where, or what is wrong
+    python -m ops.deploy deploy [--env prod] --sam PATH  pre-flight again, sam deploy, then the outputs
+    python -m ops.deploy outputs [--env prod]            the deployed stack's outputs a person needs
+
+The pre-flight says what is wrong before anything is created: no region, no or rejected credentials,
+or a region where the Powertools layer the template pins is not published (its public SSM parameter,
+template parameter PowertoolsLayerArn, does not exist there). `make deploy` runs `make build` between
+the pre-flight and the deploy. Publishing the screens comes with the screens issue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from local.template import Template
+from ops.stack import (
+    ROOT,
+    SAMCONFIG,
+    OperatorError,
+    Target,
+    default_session,
+    run_command,
+    stack_outputs,
+    target,
+)
+
+LAYER_PARAMETER = "PowertoolsLayerArn"
+# The outputs a person needs after a deploy, in this order, with what each is for; other outputs
+# (queue URLs, table names) follow under their own names.
+NEEDED_OUTPUTS = {
+    "ApiUrl": "API",
+    "UserPoolId": "user pool (make barista adds baristas here)",
+    "ClientId": "app client (the screens sign in with it)",
+    "AlarmTopicArn": "alarm topic: subscribe on-call to it",
+    "EventBusName": "event bus",
+}
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    """What `make deploy` will do: which stack, where, with which Powertools layer."""
+
+    where: Target
+    layer_parameter: str
+    layer_arn: str
+
+    def __str__(self) -> str:
+        where = self.where
+        return (
+            f"deploying stack {where.stack_name} (ENV={where.environment}, samconfig [{where.config_env}]) "
+            f"to account {where.account}, region {where.region}\n"
+            f"Powertools layer: {self.layer_arn} (from {self.layer_parameter})"
+        )
+
+
+def layer_parameter_name(config_env: str) -> str:
+    """The SSM parameter naming the Powertools layer: samconfig's override, else the template default."""
+    with SAMCONFIG.open("rb") as file:
+        deploy = tomllib.load(file)[config_env].get("deploy", {}).get("parameters", {})
+    overrides = dict(item.split("=", 1) for item in shlex.split(deploy.get("parameter_overrides", "")))
+    if LAYER_PARAMETER in overrides:
+        return overrides[LAYER_PARAMETER]
+    return Template.load(ROOT / "template.yaml").parameter(LAYER_PARAMETER)
+
+
+def powertools_layer(ssm: Any, parameter: str, region: str) -> str:
+    """The layer ARN the public SSM parameter holds in this region, or an OperatorError saying why not."""
+    try:
+        return str(ssm.get_parameter(Name=parameter)["Parameter"]["Value"])
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code == "ParameterNotFound":
+            raise OperatorError(
+                f"the Powertools layer parameter {parameter} does not exist in region {region}: Powertools "
+                "does not publish that layer there. Deploy to a region it is published in (AWS_REGION=...), "
+                f"or pass {LAYER_PARAMETER}=<parameter of a layer in {region}> in samconfig.toml's "
+                "parameter_overrides"
+            ) from None
+        if code in ("AccessDeniedException", "AccessDenied"):
+            raise OperatorError(
+                f"the credentials may not read the SSM parameter {parameter} (ssm:GetParameter), which the "
+                "deploy needs to find the Powertools layer: use credentials that may deploy the stack"
+            ) from None
+        raise
+
+
+def preflight(environment: str, session: Any) -> DeployPlan:
+    """Every check `make deploy` runs before it creates anything."""
+    where = target(environment, session)
+    parameter = layer_parameter_name(where.config_env)
+    layer = powertools_layer(session.client("ssm", region_name=where.region), parameter, where.region)
+    return DeployPlan(where, parameter, layer)
+
+
+def sam_deploy_command(sam: str, plan: DeployPlan) -> list[str]:
+    """The unattended `sam deploy` of the plan's environment (samconfig has confirm_changeset = false)."""
+    return [
+        sam,
+        "deploy",
+        "--config-env",
+        plan.where.config_env,
+        "--region",
+        plan.where.region,
+        "--no-fail-on-empty-changeset",  # a deploy with nothing to change is a success, not an error
+    ]
+
+
+def outputs_table(outputs: dict[str, str]) -> str:
+    """The stack's outputs as `label: value` lines, the ones a person needs first."""
+    lines = [f"{label}: {outputs[key]}" for key, label in NEEDED_OUTPUTS.items() if key in outputs]
+    lines += [f"{key}: {value}" for key, value in sorted(outputs.items()) if key not in NEEDED_OUTPUTS]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None, session: Any = None) -> int:
+    """Parse the command line and run one step of `make deploy`."""
+    parser = argparse.ArgumentParser(description="Deploy the Serverlesspresso backend stack.")
+    parser.add_argument("step", choices=["preflight", "deploy", "outputs"])
+    parser.add_argument("--env", default="dev", help="samconfig environment: dev (default) or prod")
+    parser.add_argument("--sam", default=str(ROOT / ".venv-tools" / "bin" / "sam"), help="the SAM CLI")
+    args = parser.parse_args(argv)
+    session = session or default_session()
+    if args.step == "outputs":
+        where = target(args.env, session)
+    else:
+        plan = preflight(args.env, session)
+        print(plan, flush=True)
+        where = plan.where
+        if args.step == "preflight":
+            return 0
+        deployed = subprocess.run(sam_deploy_command(args.sam, plan), check=False)
+        if deployed.returncode != 0:
+            print(
+                f"error: sam deploy failed (exit {deployed.returncode}); see its output above",
+                file=sys.stderr,
+            )
+            return deployed.returncode
+    outputs = stack_outputs(session.client("cloudformation", region_name=where.region), where)
+    print(f"\nstack {where.stack_name} in {where.region}:\n{outputs_table(outputs)}")
+    print(f"\nnext: make barista EMAIL=you@example.com ENV={where.environment}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_command(main))
