@@ -137,6 +137,11 @@ deploy: $(VENV)/.installed $(TOOLS)/.installed
 	@$(MAKE) --no-print-directory build
 	@$(OPS) ops.deploy deploy --env "$(DEPLOY_ENV)" --sam $(TOOLS)/bin/sam
 
+# make outputs [ENV=prod]: the deployed stack's outputs again (API URL, user pool, alarm topic ...)
+.PHONY: outputs
+outputs: $(VENV)/.installed
+	@$(OPS) ops.deploy outputs --env "$(DEPLOY_ENV)"
+
 # make barista EMAIL=ana@example.com [ENV=prod] [REMOVE=1]: add (or remove) a barista
 .PHONY: barista
 barista: $(VENV)/.installed
