@@ -47,11 +47,13 @@ $(TOOLS)/.installed: requirements-tools.txt
 
 venv: $(VENV)/.installed $(TOOLS)/.installed
 
+# cfn-lint with its informational checks too (I3011: every stateful resource says what happens to it
+# when the stack is deleted or replaced).
 lint: $(VENV)/.installed $(TOOLS)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(PY_DIRS)
-	$(BIN)/cfn-lint --include-checks I -- template.yaml  # informational checks too (DeletionPolicy ...)
+	$(BIN)/cfn-lint --include-checks I -- template.yaml
 	$(TOOLS)/bin/sam validate --lint
 
 unit: $(VENV)/.installed
