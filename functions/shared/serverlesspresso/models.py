@@ -7,6 +7,7 @@ state machine writes; task tokens are SecretStr so they never show up in a log l
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -48,6 +49,11 @@ class OrderState(StrEnum):
 
 
 TERMINAL_RANK = 100
+
+# The longest an order can take from being placed to its end: up to an hour of EventBridge delivery
+# retries for Validator.NewOrder (the rule's MaximumEventAgeInSeconds), then the two waits (5 + 15
+# minutes) and the Retry policies' back-offs. An order not ended by then never will by itself.
+LONGEST_ORDER_LIFETIME = timedelta(hours=2)
 _RANKS = {
     OrderState.PLACED: 5,
     OrderState.WAITING_FOR_CUSTOMER: 10,
@@ -60,6 +66,8 @@ _RANKS = {
     OrderState.TIMED_OUT: TERMINAL_RANK,
     OrderState.REJECTED: TERMINAL_RANK,
 }
+# Where an order can be stuck: the states the reconciler looks in (ByState index).
+NON_TERMINAL_STATES = tuple(state for state in OrderState if not state.is_terminal)
 
 
 class _Detail(BaseModel):
