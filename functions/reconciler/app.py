@@ -13,7 +13,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from serverlesspresso.aws import dynamodb_client, sfn_client
 from serverlesspresso.dependencies import order_repository
-from serverlesspresso.models import LONGEST_ORDER_LIFETIME
 from serverlesspresso.observability import logger, tracer
 from serverlesspresso.reconcile import CapacitySlots, reconcile_orders
 from serverlesspresso.settings import get_settings
@@ -25,15 +24,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """Settle every overdue order; returns what was done (reconcile.ReconcileReport.as_dict)."""
     parse(event=event, model=EventBridgeModel)
     settings = get_settings()
-    settle_after = (
-        timedelta(seconds=settings.settle_after_seconds)
-        if settings.settle_after_seconds is not None
-        else LONGEST_ORDER_LIFETIME
-    )
+    seconds = settings.settle_after_seconds
     report = reconcile_orders(
         orders=order_repository(),
         sfn=sfn_client(),
         slots=CapacitySlots(settings.config_table_name, dynamodb_client()),
-        settle_after=settle_after,
+        settle_after=timedelta(seconds=seconds) if seconds is not None else None,
     )
     return report.as_dict()

@@ -7,7 +7,6 @@ state machine writes; task tokens are SecretStr so they never show up in a log l
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -49,11 +48,6 @@ class OrderState(StrEnum):
 
 
 TERMINAL_RANK = 100
-
-# The longest an order can take from being placed to its end: up to an hour of EventBridge delivery
-# retries for Validator.NewOrder (the rule's MaximumEventAgeInSeconds), then the two waits (5 + 15
-# minutes) and the Retry policies' back-offs. An order not ended by then never will by itself.
-LONGEST_ORDER_LIFETIME = timedelta(hours=2)
 _RANKS = {
     OrderState.PLACED: 5,
     OrderState.WAITING_FOR_CUSTOMER: 10,

@@ -13,13 +13,13 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from serverlesspresso.identity import Caller
-from serverlesspresso.models import LONGEST_ORDER_LIFETIME, OrderState
+from serverlesspresso.models import OrderState
 from serverlesspresso.orders import (
     BY_CUSTOMER_INDEX,
     BY_STATE_INDEX,
@@ -66,10 +66,10 @@ PUBLIC_ORDER_FIELDS = (
     "endReason",
 )
 
-# An order that has not ended this long after it was placed is stuck (models.LONGEST_ORDER_LIFETIME;
-# the reconciler settles it), so it stops counting towards the customer's open orders rather than
-# blocking them until then.
-OPEN_ORDER_WINDOW = LONGEST_ORDER_LIFETIME
+# An order that has not ended this long after it was placed is stuck (the workflow's longest path is
+# an hour of EventBridge delivery retries for Validator.NewOrder, then 5 + 15 minutes of waits), so it
+# stops counting towards the customer's open orders rather than blocking them for ever.
+OPEN_ORDER_WINDOW = timedelta(hours=2)
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 50

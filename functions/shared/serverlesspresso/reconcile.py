@@ -22,13 +22,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from botocore.exceptions import ClientError
 
-from serverlesspresso.models import (
-    LONGEST_ORDER_LIFETIME,
-    NON_TERMINAL_STATES,
-    OrderEnded,
-    OrderState,
-)
+from serverlesspresso.models import NON_TERMINAL_STATES, OrderEnded, OrderState
 from serverlesspresso.observability import logger
+from serverlesspresso.ordering import OPEN_ORDER_WINDOW
 from serverlesspresso.orders import OrderRepository, timestamp, to_item
 
 SHOP_CONFIG_KEY = {"configId": "shop"}  # = shop.SHOP_CONFIG_ID (not imported: shop pulls in the menu models)
@@ -105,11 +101,16 @@ def reconcile_orders(
     orders: OrderRepository,
     sfn: Any,
     slots: CapacitySlots,
-    settle_after: timedelta = LONGEST_ORDER_LIFETIME,
+    settle_after: timedelta | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> ReconcileReport:
-    """Settle every order still open `settle_after` after it was placed; idempotent (see module docstring)."""
-    report = ReconcileReport(cutoff=timestamp(now() - settle_after))
+    """Settle every order still open `settle_after` after it was placed; idempotent (see module docstring).
+
+    By default, after ordering.OPEN_ORDER_WINDOW: the longest an order can take (delivery retries of
+    Validator.NewOrder, both waits, the Retry back-offs), after which it no longer counts as open.
+    """
+    window = OPEN_ORDER_WINDOW if settle_after is None else settle_after
+    report = ReconcileReport(cutoff=timestamp(now() - window))
     for state in NON_TERMINAL_STATES:
         for order_id in orders.ids_created_before(state, report.cutoff):
             order = orders.get(order_id)
