@@ -17,7 +17,7 @@ BIN := $(VENV)/bin
 export SAM_CLI_TELEMETRY := 0
 
 # Python sources to lint and type-check: only the directories that hold some.
-PY_DIRS := $(foreach d,functions local tests bench,$(if $(wildcard $(d)/*.py $(d)/*/*.py $(d)/*/*/*.py),$(d)))
+PY_DIRS := $(foreach d,functions local ops tests bench,$(if $(wildcard $(d)/*.py $(d)/*/*.py $(d)/*/*/*.py),$(d)))
 
 # pip on this machine prints "Location ... is ignored" for its offline wheel directories; drop those
 # lines only. `|| true` because grep exits 1 when it filtered everything; pipefail keeps pip's status.

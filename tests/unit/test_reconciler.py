@@ -165,3 +165,13 @@ def test_a_malformed_trigger_is_refused_before_anything_is_read(reconciler):
 
     with pytest.raises(ValidationError):
         reconciler({"hello": "world"})
+
+
+def test_the_templates_default_settle_time_is_the_longest_an_order_can_take(aws):
+    # Given the template's ReconcileAfterSeconds default and the domain's open-order window
+    from serverlesspresso.ordering import OPEN_ORDER_WINDOW
+
+    default = aws.template.body["Parameters"]["ReconcileAfterSeconds"]["Default"]
+
+    # Then they are the same time: the reconciler settles exactly what no longer counts as open
+    assert default == OPEN_ORDER_WINDOW.total_seconds()
