@@ -104,3 +104,19 @@ bench: $(VENV)/.installed $(TOOLS)/.installed
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/local_timeouts.py
+
+# Operations under faults (issue 14; README: Runbook).
+#   make chaos                        the demo's rush with faults injected (seeded), then replay + reconcile
+#   make replay [ENV=prod | LOCAL=http://127.0.0.1:4566] [DRY_RUN=1]   dead-lettered events back on the bus
+#   make reconcile [ENV=prod | LOCAL=http://127.0.0.1:4566]            settle overdue orders now
+# Without ENV or LOCAL, replay and reconcile act on `make local` (http://127.0.0.1:4566).
+.PHONY: chaos replay reconcile
+chaos: $(VENV)/.installed
+	@$(BIN)/python -m local.faults.chaos $(call given,CUSTOMERS,--customers) \
+	  $(call given,TIME_SCALE,--time-scale) $(call given,SEED,--seed) $(call given,RATE,--rate)
+
+replay: $(VENV)/.installed
+	@$(BIN)/python -m ops.cli replay $(call given,ENV,--env) $(call given,LOCAL,--local) $(if $(DRY_RUN),--dry-run)
+
+reconcile: $(VENV)/.installed
+	@$(BIN)/python -m ops.cli reconcile $(call given,ENV,--env) $(call given,LOCAL,--local)

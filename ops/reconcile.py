@@ -1,21 +1,25 @@
 """`make reconcile`: settle overdue orders now instead of at the next scheduled run.
 
 Deployed: invokes the stack's ReconcilerFunction (what the schedule does), so the run has the
-function's own permissions and settings. Local: runs the same domain code (serverlesspresso.reconcile)
-against `make local`'s endpoint, with the settle time given (default: the deployed one).
+function's own permissions and settings. Local: runs that function's handler the way the local engine
+runs functions (local/lambdas.py: its template environment, `make local`'s endpoint), with the settle
+time given (default: the template's ReconcileAfterSeconds). Its log lines are not shown; the report is.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ops.target import Target
-from serverlesspresso.orders import OrderRepository
-from serverlesspresso.reconcile import CapacitySlots, reconcile_orders
+from local.lambdas import LocalFunction, function_spec
+from ops.target import Target, TargetError
+
+RECONCILER = "ReconcilerFunction"
 
 
 def scheduled_event(region: str) -> dict[str, Any]:
@@ -49,13 +53,7 @@ def reconcile(
         if response.get("FunctionError"):
             raise RuntimeError(f"{target.reconciler_function} failed: {report}")
     else:
-        dynamodb = target.clients["dynamodb"]
-        report = reconcile_orders(
-            orders=OrderRepository(target.tables["OrdersTable"], dynamodb),
-            sfn=target.clients["stepfunctions"],
-            slots=CapacitySlots(target.tables["ConfigTable"], dynamodb),
-            settle_after=settle_after,
-        ).as_dict()
+        report = _invoke_locally(target, settle_after)
     say(
         f"Reconciled {target.description}: {report['settled']} order(s) settled, "
         f"{report['slotsReleased']} capacity slot(s) released, {report['capacityInUse']} in use "
@@ -64,4 +62,19 @@ def reconcile(
     for entry in report["orders"]:
         released = ", slot released" if entry["slotReleased"] else ""
         say(f"  {entry['orderId']}: {entry['outcome']}{released}")
+    return report
+
+
+def _invoke_locally(target: Target, settle_after: timedelta | None) -> dict[str, Any]:
+    if target.template is None:
+        raise TargetError("a local target needs the template it was provisioned from")
+    environment = {"AWS_ENDPOINT_URL": target.endpoint_url} if target.endpoint_url else {}
+    if settle_after is not None:
+        environment["SETTLE_AFTER_SECONDS"] = str(int(settle_after.total_seconds()))
+    function = LocalFunction(function_spec(target.template, RECONCILER, environment), "ops")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the handler's JSON log and metric lines
+            report: dict[str, Any] = function.invoke(scheduled_event(target.template.region))
+    finally:
+        function.unload()
     return report

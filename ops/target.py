@@ -41,6 +41,8 @@ class Target:
     dead_letter_queues: Mapping[str, str]  # logical id -> queue URL
     tables: Mapping[str, str]  # logical id -> table name
     reconciler_function: str | None  # deployed: the function to invoke; local: None (run in-process)
+    template: Template | None = None  # local: the template the stack was provisioned from
+    endpoint_url: str | None = None  # local: the AWS endpoint (None: in-process moto)
 
 
 def local_target(endpoint_url: str = DEFAULT_LOCAL_ENDPOINT, template_path: Path = TEMPLATE) -> Target:
@@ -50,10 +52,12 @@ def local_target(endpoint_url: str = DEFAULT_LOCAL_ENDPOINT, template_path: Path
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name=LOCAL_REGION
     )
     clients = {service: session.client(service, endpoint_url=endpoint_url) for service in SERVICES}
-    return local_target_with(clients, template, f"local stack at {endpoint_url}")
+    return local_target_with(clients, template, f"local stack at {endpoint_url}", endpoint_url)
 
 
-def local_target_with(clients: Mapping[str, Any], template: Template, description: str) -> Target:
+def local_target_with(
+    clients: Mapping[str, Any], template: Template, description: str, endpoint_url: str | None = None
+) -> Target:
     """A local stack reached through `clients` (e.g. an in-process engine's), named from `template`."""
     queues = {}
     for logical_id in template.resources(QUEUE_TYPE):
@@ -66,7 +70,8 @@ def local_target_with(clients: Mapping[str, Any], template: Template, descriptio
     if len(buses) != 1:
         raise TargetError(f"the template has {len(buses)} event buses; expected one")
     tables = {lid: template.physical_name(lid) for lid in template.resources("AWS::DynamoDB::Table")}
-    return Target(description, clients, template.physical_name(buses[0]), queues, tables, None)
+    bus = template.physical_name(buses[0])
+    return Target(description, clients, bus, queues, tables, None, template, endpoint_url)
 
 
 def deployed_target(environment: str, samconfig: Path = SAMCONFIG) -> Target:

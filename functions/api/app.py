@@ -285,7 +285,9 @@ def _gone(error: OrderWaitEnded) -> Response[dict[str, Any]]:
 @app.exception_handler(OrderNotStarted)
 def _not_started(error: OrderNotStarted) -> Response[dict[str, Any]]:
     logger.error("order could not be started", extra={"order_id": error.order_id})
-    return _error(HTTPStatus.SERVICE_UNAVAILABLE, str(error), orderId=error.order_id)
+    # Nothing was started (the order is REJECTED), so placing a new one is safe: say when to try.
+    retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return _error(HTTPStatus.SERVICE_UNAVAILABLE, str(error), headers=retry, orderId=error.order_id)
 
 
 @app.exception_handler(ResumeThrottled)

@@ -182,8 +182,8 @@ class FaultInjector:
             fault = self._handler_faults[key]
             permanent = fault is FaultKind.HANDLER_PERMANENT
             fails = permanent or (fault is FaultKind.HANDLER_TRANSIENT and first_attempt)
-            if fails and fault is not None:
-                note = "first attempt" if first_attempt else "again"
+            if fails and fault is not None and first_attempt:  # one record per event faulted
+                note = "every attempt" if permanent else "first attempt"
                 self.injected.append(Injected(candidate[fault], note))
         if fails:
             raise InjectedFault(f"injected {fault} in {logical_id}")

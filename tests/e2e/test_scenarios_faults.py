@@ -231,6 +231,7 @@ def test_a_refused_new_order_event_answers_503_and_leaves_no_half_made_order(mak
 
         # Then the first answer is a clear 503 naming the order, which ended REJECTED, never started
         assert (status, body["message"]) == (503, "the order could not be started; please try again")
+        assert body["_headers"].get("Retry-After") == "1"
         refused = shop.order(body["orderId"])
         assert (refused["state"], refused["endReason"]) == ("REJECTED", "not started: PublishFailed")
         assert shop.executions(body["orderId"]) == []
