@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from serverlesspresso.models import EVENT_SOURCE
 
 HOLD_SECONDS = 300  # how long the messages being replayed stay invisible to other readers
@@ -124,7 +126,11 @@ def replay_dead_letters(
     _release(sqs, report.skipped)
     for start in range(0, len(to_replay), PUT_EVENTS_BATCH):
         batch = to_replay[start : start + PUT_EVENTS_BATCH]
-        response = events.put_events(Entries=[_entry(letter.event or {}, bus_name) for letter in batch])
+        try:
+            response = events.put_events(Entries=[_entry(letter.event or {}, bus_name) for letter in batch])
+        except (ClientError, BotoCoreError) as error:  # nothing of this batch was accepted
+            report.failed += [(letter, f"{type(error).__name__}: {error}") for letter in batch]
+            continue
         for letter, entry in zip(batch, response["Entries"], strict=True):
             if "EventId" in entry and not entry.get("ErrorCode"):
                 sqs.delete_message(QueueUrl=letter.queue_url, ReceiptHandle=letter.receipt_handle)

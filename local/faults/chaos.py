@@ -1,7 +1,7 @@
 """`make chaos`: the rush of `make demo` with faults injected at random (seeded), then the mending
 steps an operator would take, and a check that nothing was lost or left stuck.
 
-    python -m local.faults.chaos [--customers 30] [--time-scale 0.02] [--seed 7] [--rate 0.1]
+    python -m local.faults.chaos [--customers 30] [--time-scale 0.04] [--seed 7] [--rate 0.1]
 
 1. The stack of `make local` starts (local/cli.py LocalStack) with a FaultInjector attached: handlers
    fail once or for good on some events, the workflow's DynamoDB tasks are throttled, the API's
@@ -51,6 +51,9 @@ from ops.target import local_target_with
 from serverlesspresso.models import OrderState
 
 DEFAULT_RATE = 0.1
+# Twice the demo's: the workflow's Retry intervals (1 s and up) are not time-scaled, and a throttled
+# task must not eat the customer's whole wait (0.04: 300 s -> 12 s, 900 s -> 36 s).
+DEFAULT_TIME_SCALE = 0.04
 DEFAULT_LOG = Path(__file__).resolve().parents[2] / ".local" / "chaos.log"
 # Each kind's share of --rate: a handler failing for good is rarer than one failing once.
 RATE_SHARES = {
@@ -280,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the chaos rush with command-line options; see the module docstring."""
     parser = argparse.ArgumentParser(prog="make chaos", description="The demo's rush, with faults.")
     parser.add_argument("--customers", type=int, default=DemoSettings.customers)
-    parser.add_argument("--time-scale", type=positive_number, default=DemoSettings.time_scale)
+    parser.add_argument("--time-scale", type=positive_number, default=DEFAULT_TIME_SCALE)
     parser.add_argument("--seed", type=int, default=DemoSettings.seed, help="random seed (rush and faults)")
     parser.add_argument("--rate", type=float, default=DEFAULT_RATE, help="fault probability per call")
     parser.add_argument("--log-file", default=str(DEFAULT_LOG))
