@@ -139,8 +139,8 @@ def replay_dead_letters(
                 report.failed.append((letter, f"{entry.get('ErrorCode')}: {entry.get('ErrorMessage')}"))
     _release(sqs, [letter for letter, _ in report.failed])
     say(f"Replayed {len(report.replayed)} event(s) to bus {bus_name}; deleted their messages.")
-    for letter, error in report.failed:
-        say(f"  NOT replayed, left in the queue: {letter.describe()}: {error}")
+    for letter, reason in report.failed:
+        say(f"  NOT replayed, left in the queue: {letter.describe()}: {reason}")
     return report
 
 
