@@ -204,6 +204,7 @@ def summary(outcome: Outcome, rush: Rush, injector: FaultInjector) -> list[str]:
         f"Orders open before mending: {outcome.open_before_mending}; settled by the reconciler: "
         f"{outcome.reconciled.get('settled', 0)}, capacity slots it released: "
         f"{outcome.reconciled.get('slotsReleased', 0)}",
+        "Along the way: " + (", ".join(f"{what} x{n}" for what, n in sorted(rush.notes.items())) or "-"),
         f"Orders lost: {len(outcome.lost)}; stuck in a non-terminal state: {len(outcome.stuck)}; capacity "
         f"slots leaked: {len(outcome.slots_left)}",
     ]
@@ -245,7 +246,7 @@ def run_chaos(
                 return 2
             stack.engine.faults = injector  # the engine's fault switch: closing the engine detaches it
             injector.attach(stack.engine)
-            rush = Rush(settings.demo, ApiClient(stack.api.url), idp)
+            rush = Rush(settings.demo, ApiClient(stack.api.url), idp, orders_may_stick=True)
             run = run_rush(stack, rush, out, settled=executions_done)
             if run is None:
                 return 1
