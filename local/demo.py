@@ -271,6 +271,7 @@ class Rush:
     # Under injected faults (make chaos) an order can stay unready until the operator mends it (its
     # ending event was dead-lettered): a customer then gives up, noted, instead of failing the run.
     orders_may_stick: bool = False
+    stack: LocalStack | None = None  # what the rush plays against (rush_stack)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def real(self, shop_seconds: float) -> float:
@@ -688,11 +689,12 @@ def wait_until_settled(
         time.sleep(0.2)
 
 
-def run_demo(
+@contextmanager
+def rush_stack(
     settings: DemoSettings, *, out: TextIO, log: TextIO, template: str | Path = DEFAULT_TEMPLATE
-) -> int:
-    """Start the stack, play the rush and check it; 0 when every order ended in exactly one terminal state."""
-    print(settings.describe(), file=out, flush=True)
+) -> Iterator[Rush | None]:
+    """The stack of `make local` on free ports, its output in `log`, and a rush ready to play against
+    its API (None, said on `out`, if the template has no API); everything is stopped afterwards."""
     with tempfile.TemporaryDirectory(prefix="demo-jwt-") as key_dir, lambda_output_to(log):
         idp = LocalIdp(key_dir)  # a throwaway signing key: demo tokens are valid for this run only
         started = time.monotonic()
@@ -707,14 +709,25 @@ def run_demo(
         try:
             if stack.api is None:
                 print("error: the template declares no HttpApi routes; the demo needs the API", file=out)
-                return 2
+                yield None
+                return
             print(
                 f"Stack ready in {time.monotonic() - started:.2f}s: API {stack.api.url}", file=out, flush=True
             )
-            rush = Rush(settings, ApiClient(stack.api.url), idp)
-            return play(stack, rush, out)
+            yield Rush(settings, ApiClient(stack.api.url), idp, stack=stack)
         finally:
             stack.close()
+
+
+def run_demo(
+    settings: DemoSettings, *, out: TextIO, log: TextIO, template: str | Path = DEFAULT_TEMPLATE
+) -> int:
+    """Start the stack, play the rush and check it; 0 when every order ended in exactly one terminal state."""
+    print(settings.describe(), file=out, flush=True)
+    with rush_stack(settings, out=out, log=log, template=template) as rush:
+        if rush is None or rush.stack is None:
+            return 2
+        return play(rush.stack, rush, out)
 
 
 @dataclass(frozen=True)
@@ -783,17 +796,21 @@ def play(stack: LocalStack, rush: Rush, out: TextIO) -> int:
     )
     for line in summary_lines(observed, rush):
         print(line, file=out)
-    problems = verify(observed, rush.settings.customers)
+    ok = (
+        f"OK: all {len(observed.placements)} orders ended in exactly one terminal state, each by its one "
+        "execution; no dead letters; every capacity slot released"
+    )
+    return report_check(verify(observed, rush.settings.customers), ok, out)
+
+
+def report_check(problems: list[str], ok: str, out: TextIO) -> int:
+    """Print the problems found (exit code 1) or the `ok` line (exit code 0)."""
     if problems:
         print(f"\nFAILED: {len(problems)} problem(s)", file=out)
         for problem in problems:
             print(f"  - {problem}", file=out)
         return 1
-    print(
-        f"OK: all {len(observed.placements)} orders ended in exactly one terminal state, each by its one "
-        "execution; no dead letters; every capacity slot released",
-        file=out,
-    )
+    print(ok, file=out)
     return 0
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -33,17 +32,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from local.auth import LocalIdp
 from local.cli import DEFAULT_TEMPLATE, LocalStack, positive_number
-from local.demo import (
-    ApiClient,
-    DemoSettings,
-    Rush,
-    lambda_output_to,
-    run_rush,
-    scan_orders,
-    shop_slots,
-)
+from local.demo import DemoSettings, Rush, report_check, run_rush, rush_stack, scan_orders, shop_slots
 from local.faults.injector import FaultInjector, FaultKind, FaultRates
 from ops.reconcile import reconcile
 from ops.replay import ReplayReport, replay_dead_letters
@@ -230,54 +220,35 @@ def run_chaos(
     """Start the stack with faults, play the rush, mend, check; 0 when nothing is lost, stuck or leaked."""
     print(settings.describe(), file=out, flush=True)
     injector = FaultInjector(fault_rates(settings.rate), seed=settings.demo.seed)
-    with tempfile.TemporaryDirectory(prefix="chaos-jwt-") as key_dir, lambda_output_to(log):
-        idp = LocalIdp(key_dir)
-        stack = LocalStack.start(
-            template=template,
-            port=0,
-            api_port=0,
-            time_scale=settings.demo.time_scale,
-            api_log=lambda line: print(line, file=log, flush=True),
-            idp=idp,
+    with rush_stack(settings.demo, out=out, log=log, template=template) as rush:
+        if rush is None or rush.stack is None:
+            return 2
+        stack = rush.stack
+        stack.engine.faults = injector  # the engine's fault switch: closing the engine detaches it
+        injector.attach(stack.engine)
+        rush.orders_may_stick = True
+        run = run_rush(stack, rush, out, settled=executions_done)
+        if run is None:
+            return 1
+        outcome = mend_and_observe(stack, rush, injector, say=lambda line: print(line, file=out))
+        dead_left = len(
+            replay_dead_letters(
+                sqs=stack.engine.clients["sqs"],
+                events=stack.engine.clients["events"],
+                queues=stack.engine.queue_urls,
+                bus_name=stack.engine.bus_name,
+                dry_run=True,
+                say=lambda line: print(line, file=log),
+            ).found
         )
-        try:
-            if stack.api is None:
-                print("error: the template declares no HttpApi routes", file=out)
-                return 2
-            stack.engine.faults = injector  # the engine's fault switch: closing the engine detaches it
-            injector.attach(stack.engine)
-            rush = Rush(settings.demo, ApiClient(stack.api.url), idp, orders_may_stick=True)
-            run = run_rush(stack, rush, out, settled=executions_done)
-            if run is None:
-                return 1
-            outcome = mend_and_observe(stack, rush, injector, say=lambda line: print(line, file=out))
-            dead_left = len(
-                replay_dead_letters(
-                    sqs=stack.engine.clients["sqs"],
-                    events=stack.engine.clients["events"],
-                    queues=stack.engine.queue_urls,
-                    bus_name=stack.engine.bus_name,
-                    dry_run=True,
-                    say=lambda line: print(line, file=log),
-                ).found
-            )
-        finally:
-            stack.close()
     print("", file=out)
     for line in summary(outcome, rush, injector):
         print(line, file=out)
-    problems = problems_of(outcome, rush, run.errors, dead_left)
-    if problems:
-        print(f"\nFAILED: {len(problems)} problem(s)", file=out)
-        for problem in problems:
-            print(f"  - {problem}", file=out)
-        return 1
-    print(
+    ok = (
         f"OK: {len(outcome.placed)} orders placed, every one ended in a terminal state; nothing lost, "
-        "nothing stuck, no capacity slot leaked, no dead letter left",
-        file=out,
+        "nothing stuck, no capacity slot leaked, no dead letter left"
     )
-    return 0
+    return report_check(problems_of(outcome, rush, run.errors, dead_left), ok, out)
 
 
 def main(argv: list[str] | None = None) -> int:

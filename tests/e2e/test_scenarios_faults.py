@@ -85,6 +85,21 @@ def assert_ended_once(shop: Shop, order_id: str, state: OrderState, execution: s
     return order
 
 
+def complete_an_order(shop: Shop) -> tuple[str, str]:
+    """A customer orders and submits, a barista completes it: (order id, execution ARN)."""
+    order_id = shop.place_order(user_id="alice")
+    execution = shop.execution(order_id)
+    shop.act_when(order_id, WAITING_FOR_CUSTOMER, SUBMIT_ORDER)
+    shop.act_when(order_id, WAITING_FOR_BARISTA, COMPLETE_ORDER)
+    return order_id, execution
+
+
+def assert_completed_along_the_usual_path(shop: Shop, order_id: str, execution: str) -> None:
+    assert shop.finished(execution)["status"] == "SUCCEEDED"
+    assert shop.path(execution) == COMPLETED_PATH
+    assert_ended_once(shop, order_id, OrderState.COMPLETED, execution)
+
+
 # ------------------------------------------------------------------------------ handler faults
 def test_a_handler_failing_once_per_event_is_retried_and_the_order_completes(make_engine: MakeEngine) -> None:
     # Given every function fails on its first attempt at every event
@@ -93,15 +108,10 @@ def test_a_handler_failing_once_per_event_is_retried_and_the_order_completes(mak
         shop = Shop(engine)
 
         # When a customer orders and a barista completes it
-        order_id = shop.place_order(user_id="alice")
-        execution = shop.execution(order_id)
-        shop.act_when(order_id, WAITING_FOR_CUSTOMER, SUBMIT_ORDER)
-        shop.act_when(order_id, WAITING_FOR_BARISTA, COMPLETE_ORDER)
+        order_id, execution = complete_an_order(shop)
 
         # Then the order completes along the usual path, each event handled on its second attempt
-        assert shop.finished(execution)["status"] == "SUCCEEDED"
-        assert shop.path(execution) == COMPLETED_PATH
-        assert_ended_once(shop, order_id, OrderState.COMPLETED, execution)
+        assert_completed_along_the_usual_path(shop, order_id, execution)
         assert injector.counts == {FaultKind.HANDLER_TRANSIENT: 3}
         attempts = [
             (d.target, d.attempt, d.outcome) for d in engine.delivered if d.target.endswith("Function")
@@ -142,10 +152,7 @@ def test_a_dead_lettered_ending_event_leaves_the_order_open_until_replayed(make_
     injector = only(FaultKind.HANDLER_PERMANENT, lambda c: c.detail_type == "OrderProcessor.orderFinished")
     with make_engine(faults=injector, time_scale=PATIENT_TIME_SCALE) as engine:
         shop = Shop(engine)
-        order_id = shop.place_order(user_id="alice")
-        execution = shop.execution(order_id)
-        shop.act_when(order_id, WAITING_FOR_CUSTOMER, SUBMIT_ORDER)
-        shop.act_when(order_id, WAITING_FOR_BARISTA, COMPLETE_ORDER)
+        order_id, execution = complete_an_order(shop)
         assert shop.finished(execution)["status"] == "SUCCEEDED"
         wait_for(lambda: engine.dead_letters, "the dead letter")
 
@@ -171,10 +178,7 @@ def test_a_dead_lettered_ending_event_is_settled_by_the_reconciler(make_engine: 
     overrides = {"ReconcileAfterSeconds": "0"}
     with make_engine(faults=injector, time_scale=PATIENT_TIME_SCALE, parameter_overrides=overrides) as engine:
         shop = Shop(engine)
-        order_id = shop.place_order(user_id="alice")
-        execution = shop.execution(order_id)
-        shop.act_when(order_id, WAITING_FOR_CUSTOMER, SUBMIT_ORDER)
-        shop.act_when(order_id, WAITING_FOR_BARISTA, COMPLETE_ORDER)
+        order_id, execution = complete_an_order(shop)
         assert shop.finished(execution)["status"] == "SUCCEEDED"
         wait_for(lambda: engine.dead_letters, "the dead letter")
         assert shop.order(order_id)["state"] == OrderState.COMPLETING.value
@@ -200,15 +204,10 @@ def test_dynamodb_throttling_of_the_workflows_tasks_is_absorbed_by_their_retry_p
         shop = Shop(engine)
 
         # When an order goes through
-        order_id = shop.place_order(user_id="alice")
-        execution = shop.execution(order_id)
-        shop.act_when(order_id, WAITING_FOR_CUSTOMER, SUBMIT_ORDER)
-        shop.act_when(order_id, WAITING_FOR_BARISTA, COMPLETE_ORDER)
+        order_id, execution = complete_an_order(shop)
 
         # Then it completes along the usual path, each of its 4 DynamoDB tasks retried once
-        assert shop.finished(execution)["status"] == "SUCCEEDED"
-        assert shop.path(execution) == COMPLETED_PATH
-        assert_ended_once(shop, order_id, OrderState.COMPLETED, execution)
+        assert_completed_along_the_usual_path(shop, order_id, execution)
         failures = [
             e["taskFailedEventDetails"]["error"]
             for e in engine.history(execution)
