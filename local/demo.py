@@ -349,7 +349,7 @@ def _act(
     give_up = time.monotonic() + 2 * rush.real(CUSTOMER_PATIENCE) + 30
     while (reply := rush.api.call(method, path, token, body)).status == 409 and reply.retry_after:
         if time.monotonic() > give_up and rush.orders_may_stick:
-            rush.note(f"customer gave up waiting to {what}")
+            rush.note(f"customer gave up ({what}): order left unready by a fault")
             return False
         if time.monotonic() > give_up:
             raise RuntimeError(f"{customer.name}: {method} {path} still 409 after the customer wait")
