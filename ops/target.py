@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import EndpointConnectionError
 
 from local.template import DEFAULT_STACK_NAME, Template
 
@@ -64,8 +65,8 @@ def local_target_with(
         name = template.physical_name(logical_id)
         try:
             queues[logical_id] = clients["sqs"].get_queue_url(QueueName=name)["QueueUrl"]
-        except clients["sqs"].exceptions.QueueDoesNotExist:
-            raise TargetError(f"queue {name} not found: is `make local` running?") from None
+        except (clients["sqs"].exceptions.QueueDoesNotExist, EndpointConnectionError):
+            raise TargetError(f"queue {name} not found at {description}: is `make local` running?") from None
     buses = list(template.resources("AWS::Events::EventBus"))
     if len(buses) != 1:
         raise TargetError(f"the template has {len(buses)} event buses; expected one")

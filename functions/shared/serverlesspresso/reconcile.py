@@ -26,8 +26,9 @@ from serverlesspresso.models import NON_TERMINAL_STATES, OrderEnded, OrderState
 from serverlesspresso.observability import logger
 from serverlesspresso.ordering import OPEN_ORDER_WINDOW
 from serverlesspresso.orders import OrderRepository, timestamp, to_item
+from serverlesspresso.shop import SHOP_CONFIG_ID
 
-SHOP_CONFIG_KEY = {"configId": "shop"}  # = shop.SHOP_CONFIG_ID (not imported: shop pulls in the menu models)
+SHOP_CONFIG_KEY = {"configId": SHOP_CONFIG_ID}
 # endReason of an order no execution ever took up (its Validator.NewOrder never started one).
 NOT_STARTED = "not started (settled by the reconciler)"
 _TERMINAL_VALUES = frozenset(state.value for state in OrderState if state.is_terminal)

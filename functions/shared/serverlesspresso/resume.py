@@ -122,7 +122,7 @@ def resume_order(
         if code in _WAIT_OVER:
             raise OrderWaitEnded(f"the order's wait has ended ({code})", _public(previous)) from None
         if code in _THROTTLED:
-            raise ResumeThrottled("too many requests right now; try again", _public(previous)) from None
+            raise ResumeThrottled(f"Step Functions is busy ({code}); try again", _public(previous)) from None
         raise
     current = orders.get(order_id)
     return _public(current or previous)
