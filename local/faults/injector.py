@@ -7,7 +7,7 @@ Never part of the deployed code (it lives in the engine). Each kind fails where 
 - handler-permanent (the same): every invocation raises, so the event goes to the function's
   on-failure destination as an invocation record.
 - dynamodb-throttled (a DynamoDB call of a workflow service task): ThrottlingException; the ASL Retry
-  runs the state again (never throttled twice in a row on one execution, so MaxAttempts suffices).
+  runs the state again (the same request is never throttled twice in a row, so MaxAttempts suffices).
 - put-events-failed (PutEvents in a request-driven invocation, i.e. the API): the call succeeds with
   FailedEntryCount 1 (InternalFailure) and publishes nothing.
 - send-task-throttled (SendTaskSuccess/Failure in a request-driven invocation): ThrottlingException,
@@ -123,7 +123,7 @@ class FaultInjector:
         self._lock = threading.Lock()
         self._current = threading.local()
         self._handler_faults: dict[tuple[str, str], FaultKind | None] = {}  # (function, event id) -> fault
-        self._throttled_threads: set[int] = set()  # the last workflow call on this thread was throttled
+        self._throttled_requests: set[str] = set()  # workflow requests whose last attempt was throttled
         self._engine_clients: set[int] = set()
         self._unwrap: list[Callable[[], None]] = []
 
@@ -196,7 +196,7 @@ class FaultInjector:
         service = client.meta.service_model.service_name
         invocation: _Invocation | None = getattr(self._current, "invocation", None)
         if invocation is None and service == "dynamodb" and _access_key(client) == ASL_ACCESS_KEY:
-            self._maybe_throttle_workflow(operation)  # raises when it throttles
+            self._maybe_throttle_workflow(operation, params)  # raises when it throttles
             return None
         if invocation is None or invocation.event_driven:
             return None
@@ -218,16 +218,18 @@ class FaultInjector:
                 raise _throttling(operation)
         return None
 
-    def _maybe_throttle_workflow(self, operation: str) -> None:
-        thread = threading.get_ident()
+    def _maybe_throttle_workflow(self, operation: str, params: dict[str, Any]) -> None:
+        # Keyed by the request itself: moto runs each attempt of a task in a new thread, and the
+        # retry of a state sends the same request (the capacity slot's requests name the execution).
+        request = json.dumps([operation, params], sort_keys=True, default=str)
         with self._lock:
-            if thread in self._throttled_threads:  # its retry goes through
-                self._throttled_threads.discard(thread)
+            if request in self._throttled_requests:  # its retry goes through
+                self._throttled_requests.discard(request)
                 return
         candidate = Candidate(FaultKind.DYNAMODB_THROTTLED, "workflow", operation=operation)
         if self._decide_and_record(candidate, "ThrottlingException"):
             with self._lock:
-                self._throttled_threads.add(thread)
+                self._throttled_requests.add(request)
             raise _throttling(operation)
 
     # -------------------------------------------------------------------------------- deciding
