@@ -123,11 +123,12 @@ bench: $(VENV)/.installed $(TOOLS)/.installed
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/local_timeouts.py
 
-# Operators' commands against a deployed stack (ops/, README "Deploy"). ENV=dev is samconfig.toml's
-# [default] environment, ENV=prod its [prod] one; credentials and region come from the usual AWS chain.
-# (A shell's own ENV, a path to its startup file, is not an environment name and is ignored.)
-DEPLOY_ENV := $(if $(or $(findstring /,$(ENV)),$(filter-out command line environment%,$(origin ENV))),dev,$(ENV))
-OPS := PYTHONPATH=functions/shared $(BIN)/python -m
+# Operators' commands (ops/, README "Deploy" and "Operations"). ENV=dev is samconfig.toml's [default]
+# environment, ENV=prod its [prod] one; credentials and region come from the usual AWS chain. A shell's
+# own ENV (a path to its startup file) is not an environment name and is ignored: GIVEN_ENV is empty then.
+GIVEN_ENV := $(if $(or $(findstring /,$(ENV)),$(filter-out command line environment%,$(origin ENV))),,$(ENV))
+DEPLOY_ENV := $(or $(GIVEN_ENV),dev)
+OPS := $(BIN)/python -m
 
 # make deploy [ENV=prod]: the backend stack. The pre-flight (credentials, region, the Powertools layer
 # published there) says what is wrong before anything is created; then sam build, an unattended
@@ -149,3 +150,19 @@ outputs: $(VENV)/.installed
 barista: $(VENV)/.installed
 	@test -n "$(EMAIL)" || { echo "usage: make barista EMAIL=ana@example.com [ENV=dev|prod] [REMOVE=1]" >&2; exit 2; }
 	@$(OPS) ops.baristas "$(EMAIL)" --env "$(DEPLOY_ENV)" $(if $(REMOVE),--remove)
+
+# Operations under faults (issue 14; README: Runbook).
+#   make chaos                        the demo's rush with faults injected (seeded), then replay + reconcile
+#   make replay [ENV=prod | LOCAL=http://127.0.0.1:4566] [DRY_RUN=1]   dead-lettered events back on the bus
+#   make reconcile [ENV=prod | LOCAL=http://127.0.0.1:4566]            settle overdue orders now
+# Without ENV or LOCAL, replay and reconcile act on `make local` (http://127.0.0.1:4566).
+.PHONY: chaos replay reconcile
+chaos: $(VENV)/.installed
+	@$(BIN)/python -m local.faults.chaos $(call given,CUSTOMERS,--customers) \
+	  $(call given,TIME_SCALE,--time-scale) $(call given,SEED,--seed) $(call given,RATE,--rate)
+
+replay: $(VENV)/.installed
+	@$(OPS) ops.cli replay $(if $(GIVEN_ENV),--env $(GIVEN_ENV)) $(call given,LOCAL,--local) $(if $(DRY_RUN),--dry-run)
+
+reconcile: $(VENV)/.installed
+	@$(OPS) ops.cli reconcile $(if $(GIVEN_ENV),--env $(GIVEN_ENV)) $(call given,LOCAL,--local)

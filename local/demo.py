@@ -86,6 +86,7 @@ QUEUE_POLL = 20  # a barista screen refreshes this often...
 # one at a time (local/lambdas.py), so faster polling only slows down everything else. Customers do
 # not poll: they act when they are ready and retry when the API answers 409 with Retry-After.
 MIN_POLL_SECONDS = 0.5
+MAX_UNAVAILABLE_RETRIES = 5  # 503 + Retry-After answers a client asks again before giving up
 FORGET_RATE = 0.08  # a barista claims an order and never finishes it
 OUT_OF_STOCK_RATE = 0.05  # a barista cancels: out of an ingredient
 
@@ -198,15 +199,35 @@ class Reply:
 
 @dataclass
 class ApiClient:
-    """A small JSON client for the local API that counts every status it gets and keeps 5xx answers."""
+    """A small JSON client for the local API that counts every status it gets and keeps 5xx answers.
+
+    A 503 with Retry-After ("not now, nothing was done") is asked again after that long, as an app
+    would, up to MAX_UNAVAILABLE_RETRIES times; such answers are counted, not kept as server errors.
+    """
 
     base_url: str
     statuses: Counter[int] = field(default_factory=Counter)
     server_errors: list[str] = field(default_factory=list)
+    retried_unavailable: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def call(self, method: str, path: str, token: str, body: Any = None) -> Reply:
-        """Send one request; HTTP errors are replies too."""
+        """Send one request (again after a 503 with Retry-After); HTTP errors are replies too."""
+        for _ in range(MAX_UNAVAILABLE_RETRIES):
+            reply = self._send(method, path, token, body)
+            if reply.status != 503 or reply.retry_after is None:
+                break
+            with self._lock:
+                self.retried_unavailable += 1
+            time.sleep(reply.retry_after)
+        else:
+            reply = self._send(method, path, token, body)
+        if reply.status >= 500:
+            with self._lock:
+                self.server_errors.append(f"{method} {path} -> {reply.status} {str(reply.body)[:200]}")
+        return reply
+
+    def _send(self, method: str, path: str, token: str, body: Any) -> Reply:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.base_url + path, data=data, method=method)
         request.add_header("Authorization", f"Bearer {token}")
@@ -219,8 +240,6 @@ class ApiClient:
             status, text, headers = error.code, error.read().decode(), error.headers
         with self._lock:
             self.statuses[status] += 1
-            if status >= 500:
-                self.server_errors.append(f"{method} {path} -> {status} {text[:200]}")
         retry_after = headers.get("Retry-After")
         return Reply(status, json.loads(text) if text else None, float(retry_after) if retry_after else None)
 
@@ -249,6 +268,10 @@ class Rush:
     notes: Counter[str] = field(default_factory=Counter)  # e.g. "cancel too late"
     stop_baristas: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.monotonic)
+    # Under injected faults (make chaos) an order can stay unready until the operator mends it (its
+    # ending event was dead-lettered): a customer then gives up, noted, instead of failing the run.
+    orders_may_stick: bool = False
+    stack: LocalStack | None = None  # what the rush plays against (rush_stack)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def real(self, shop_seconds: float) -> float:
@@ -325,6 +348,9 @@ def _act(
     # An order that is still not ready long after the customer wait would have ended is stuck: a bug.
     give_up = time.monotonic() + 2 * rush.real(CUSTOMER_PATIENCE) + 30
     while (reply := rush.api.call(method, path, token, body)).status == 409 and reply.retry_after:
+        if time.monotonic() > give_up and rush.orders_may_stick:
+            rush.note(f"customer gave up ({what}): order left unready by a fault")
+            return False
         if time.monotonic() > give_up:
             raise RuntimeError(f"{customer.name}: {method} {path} still 409 after the customer wait")
         time.sleep(reply.retry_after)
@@ -627,7 +653,8 @@ class Progress:
 
 # ------------------------------------------------------------------------------------------- running
 @contextmanager
-def _lambda_output_to(log: TextIO) -> Iterator[None]:
+def lambda_output_to(log: TextIO) -> Iterator[None]:
+    """Send what the handlers and the API server print to `log` for the duration."""
     # The handlers write their log lines (Powertools, JSON) to stdout as on Lambda, the API server
     # its access log and tracebacks to stderr: into the log file, so the screen shows the demo only.
     saved = sys.stdout, sys.stderr
@@ -638,26 +665,37 @@ def _lambda_output_to(log: TextIO) -> Iterator[None]:
         sys.stdout, sys.stderr = saved
 
 
-def wait_until_settled(stack: LocalStack, rush: Rush, timeout: float) -> None:
-    """Until every placed order ended and no execution runs (or `timeout` seconds passed)."""
+def every_order_ended(stack: LocalStack, rush: Rush) -> bool:
+    """Every placed order is in a terminal state and no execution runs."""
+    orders = scan_orders(stack)
+    ended = all(
+        OrderState(orders[order_id]["state"]).is_terminal if order_id in orders else False
+        for order_id in rush.placements
+    )
+    return ended and not stack.engine.executions("RUNNING")
+
+
+Settled = Callable[[LocalStack, Rush], bool]
+
+
+def wait_until_settled(
+    stack: LocalStack, rush: Rush, timeout: float, settled: Settled = every_order_ended
+) -> None:
+    """Until `settled` (default: every placed order ended, no execution runs) or `timeout` seconds passed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        orders = scan_orders(stack)
-        ended = all(
-            OrderState(orders[order_id]["state"]).is_terminal if order_id in orders else False
-            for order_id in rush.placements
-        )
-        if ended and not stack.engine.executions("RUNNING"):
+        if settled(stack, rush):
             return
         time.sleep(0.2)
 
 
-def run_demo(
+@contextmanager
+def rush_stack(
     settings: DemoSettings, *, out: TextIO, log: TextIO, template: str | Path = DEFAULT_TEMPLATE
-) -> int:
-    """Start the stack, play the rush and check it; 0 when every order ended in exactly one terminal state."""
-    print(settings.describe(), file=out, flush=True)
-    with tempfile.TemporaryDirectory(prefix="demo-jwt-") as key_dir, _lambda_output_to(log):
+) -> Iterator[Rush | None]:
+    """The stack of `make local` on free ports, its output in `log`, and a rush ready to play against
+    its API (None, said on `out`, if the template has no API); everything is stopped afterwards."""
+    with tempfile.TemporaryDirectory(prefix="demo-jwt-") as key_dir, lambda_output_to(log):
         idp = LocalIdp(key_dir)  # a throwaway signing key: demo tokens are valid for this run only
         started = time.monotonic()
         stack = LocalStack.start(
@@ -671,18 +709,39 @@ def run_demo(
         try:
             if stack.api is None:
                 print("error: the template declares no HttpApi routes; the demo needs the API", file=out)
-                return 2
+                yield None
+                return
             print(
                 f"Stack ready in {time.monotonic() - started:.2f}s: API {stack.api.url}", file=out, flush=True
             )
-            rush = Rush(settings, ApiClient(stack.api.url), idp)
-            return play(stack, rush, out)
+            yield Rush(settings, ApiClient(stack.api.url), idp, stack=stack)
         finally:
             stack.close()
 
 
-def play(stack: LocalStack, rush: Rush, out: TextIO) -> int:
-    """Open the shop, run customers and baristas until every order ended, then report and verify."""
+def run_demo(
+    settings: DemoSettings, *, out: TextIO, log: TextIO, template: str | Path = DEFAULT_TEMPLATE
+) -> int:
+    """Start the stack, play the rush and check it; 0 when every order ended in exactly one terminal state."""
+    print(settings.describe(), file=out, flush=True)
+    with rush_stack(settings, out=out, log=log, template=template) as rush:
+        if rush is None or rush.stack is None:
+            return 2
+        return play(rush.stack, rush, out)
+
+
+@dataclass(frozen=True)
+class RushRun:
+    """When the shop opened, and what went wrong with the run itself (not with the orders)."""
+
+    opened: datetime
+    errors: list[str]
+
+
+def run_rush(
+    stack: LocalStack, rush: Rush, out: TextIO, settled: Settled = every_order_ended
+) -> RushRun | None:
+    """Open the shop, run customers and baristas until `settled`; None if the shop could not be set up."""
     settings = rush.settings
     rng = random.Random(settings.seed)
     plan = plan_customers(settings.customers, rng)
@@ -690,7 +749,7 @@ def play(stack: LocalStack, rush: Rush, out: TextIO) -> int:
     configured = rush.api.call("PUT", "/config", manager, {"maxInFlight": settings.capacity})
     if configured.status != 200:
         print(f"error: PUT /config -> {configured.status} {configured.body}", file=out)
-        return 1
+        return None
     opened = datetime.now(UTC)
     rush.started = time.monotonic()
     progress = Progress(stack, rush, out)
@@ -710,16 +769,25 @@ def play(stack: LocalStack, rush: Rush, out: TextIO) -> int:
             timeout=max(0.0, rush.started + rush.real(plan[-1].arrival) + patience - time.monotonic())
         )
     # Baristas work on until every order has ended: forgotten ones end by the barista wait's timeout.
-    wait_until_settled(stack, rush, timeout=patience)
+    wait_until_settled(stack, rush, timeout=patience, settled=settled)
     rush.stop_baristas.set()
     for thread in baristas:
         thread.join(timeout=30)
     progress.stop()
+    errors = [f"progress: {error}" for error in progress.errors]
+    errors += [f"{t.name} still running" for t in baristas + customers if t.is_alive()]
+    return RushRun(opened, errors)
+
+
+def play(stack: LocalStack, rush: Rush, out: TextIO) -> int:
+    """Open the shop, run customers and baristas until every order ended, then report and verify."""
+    run = run_rush(stack, rush, out)
+    if run is None:
+        return 1
     observed = observe(stack, rush)
-    observed.actor_errors += [f"progress: {error}" for error in progress.errors]
-    observed.actor_errors += [f"{t.name} still running" for t in baristas + customers if t.is_alive()]
+    observed.actor_errors += run.errors
     print("", file=out)
-    for row in timeline_table(observed, opened):
+    for row in timeline_table(observed, run.opened):
         print(row, file=out)
     print(
         "(seconds since the shop opened when the order was placed, waited for the customer, was submitted,\n"
@@ -728,17 +796,21 @@ def play(stack: LocalStack, rush: Rush, out: TextIO) -> int:
     )
     for line in summary_lines(observed, rush):
         print(line, file=out)
-    problems = verify(observed, settings.customers)
+    ok = (
+        f"OK: all {len(observed.placements)} orders ended in exactly one terminal state, each by its one "
+        "execution; no dead letters; every capacity slot released"
+    )
+    return report_check(verify(observed, rush.settings.customers), ok, out)
+
+
+def report_check(problems: list[str], ok: str, out: TextIO) -> int:
+    """Print the problems found (exit code 1) or the `ok` line (exit code 0)."""
     if problems:
         print(f"\nFAILED: {len(problems)} problem(s)", file=out)
         for problem in problems:
             print(f"  - {problem}", file=out)
         return 1
-    print(
-        f"OK: all {len(observed.placements)} orders ended in exactly one terminal state, each by its one "
-        "execution; no dead letters; every capacity slot released",
-        file=out,
-    )
+    print(ok, file=out)
     return 0
 
 

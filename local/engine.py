@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 from moto import mock_aws
@@ -36,6 +36,9 @@ from local.lambdas import LocalFunction
 from local.provision import Provisioned, Route, provision
 from local.template import DEFAULT_STACK_NAME, Template
 from local.waiting import wait_until
+
+if TYPE_CHECKING:
+    from local.faults import FaultInjector
 
 MOCK_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}}  # moto runs the ASL for real
 SERVICES = ("dynamodb", "events", "stepfunctions", "sqs")
@@ -71,6 +74,7 @@ class LocalEngine:
         time_scale: float,
         endpoint_url: str | None,
         execution_namer: Callable[[Mapping[str, Any]], str] = execution_name,
+        faults: FaultInjector | None = None,
     ) -> None:
         self.template = template
         self.clients = clients
@@ -83,6 +87,10 @@ class LocalEngine:
         self.dispatcher = Dispatcher(
             clients["sqs"], provisioned.routes, provisioned.capture_queue_url, self._deliver
         )
+        # Fault injection (local/faults, issue 14): off unless an injector is given.
+        self.faults = faults
+        if faults is not None:
+            faults.attach(self)
 
     @classmethod
     def provision(
@@ -94,8 +102,12 @@ class LocalEngine:
         stack_name: str = DEFAULT_STACK_NAME,
         parameter_overrides: Mapping[str, str] | None = None,
         execution_namer: Callable[[Mapping[str, Any]], str] = execution_name,
+        faults: FaultInjector | None = None,
     ) -> LocalEngine:
-        """Create everything the template declares; see the module docstring for the two modes."""
+        """Create everything the template declares; see the module docstring for the two modes.
+
+        `faults`: a local.faults.FaultInjector to fail some calls on purpose (default: none).
+        """
         moto_patches.apply()  # in-process moto (mock_aws or a ThreadedMotoServer in this process)
         if endpoint_url is None:
             _require_in_process_mock()
@@ -117,6 +129,7 @@ class LocalEngine:
             time_scale=time_scale,
             endpoint_url=endpoint_url,
             execution_namer=execution_namer,
+            faults=faults,
         )
 
     # -------------------------------------------------------------------------------- names
@@ -281,6 +294,8 @@ class LocalEngine:
     def close(self) -> None:
         """Stop the dispatcher and every running execution (so no moto thread outlives the mock)."""
         self.dispatcher.stop()
+        if self.faults is not None:
+            self.faults.detach()
         for arn in self.provisioned.state_machine_arns.values():
             sfn = self.clients["stepfunctions"]
             for page in sfn.get_paginator("list_executions").paginate(

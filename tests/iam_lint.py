@@ -66,6 +66,7 @@ class Allowed:
 
 
 TASK_TOKEN_ACTIONS = frozenset({"states:SendTaskSuccess", "states:SendTaskFailure"})
+EXECUTION_ARN = re.compile(r"arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^:/*]+:[^:/]+")
 STATE_MACHINE_ARN = re.compile(r"arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[^:/*]+")
 
 ALLOWED: tuple[Allowed, ...] = (
@@ -80,6 +81,19 @@ ALLOWED: tuple[Allowed, ...] = (
             and f.document.kind == IDENTITY
             and f.actions <= TASK_TOKEN_ACTIONS
             and _granted_only_on_state_machines(f.document, f.actions)
+        ),
+    ),
+    Allowed(
+        "DescribeExecution on a standard workflow's executions",
+        "The IAM reference lists two resource types for states:DescribeExecution, `execution` (standard "
+        "workflows: arn:...:execution:MACHINE:NAME) and `express`; parliament's database keeps only the "
+        "express format for it, so it flags the standard one we grant (the reconciler reads how each "
+        "execution of our Standard workflow ended). Only this action on execution ARNs is let through.",
+        lambda f: (
+            f.issue == "RESOURCE_MISMATCH"
+            and f.document.kind == IDENTITY
+            and f.actions == frozenset({"states:DescribeExecution"})
+            and _granted_only_on_executions(f.document)
         ),
     ),
     Allowed(
@@ -176,6 +190,17 @@ def _granted_only_on_state_machines(document: PolicyDocument, actions: frozenset
         for resource in _as_list(statement.get("Resource", []))
     ]
     return bool(resources) and all(STATE_MACHINE_ARN.fullmatch(resource) for resource in resources)
+
+
+def _granted_only_on_executions(document: PolicyDocument) -> bool:
+    """Every statement granting states:DescribeExecution names only standard-workflow execution ARNs."""
+    resources = [
+        resource
+        for statement in _as_list(document.document.get("Statement", []))
+        if "states:DescribeExecution" in _as_list(statement.get("Action", []))
+        for resource in _as_list(statement.get("Resource", []))
+    ]
+    return bool(resources) and all(EXECUTION_ARN.fullmatch(str(resource)) for resource in resources)
 
 
 def _actions_in(detail: Any) -> frozenset[str]:

@@ -46,7 +46,13 @@ from serverlesspresso.ordering import (
     submit_drink,
     update_shop_config,
 )
-from serverlesspresso.resume import OrderNotFound, OrderWaitEnded, TokenNotYetStored, WrongOrderState
+from serverlesspresso.resume import (
+    OrderNotFound,
+    OrderWaitEnded,
+    ResumeThrottled,
+    TokenNotYetStored,
+    WrongOrderState,
+)
 from serverlesspresso.settings import get_settings
 from serverlesspresso.shop import Name, ShopConfigUpdate
 
@@ -279,7 +285,18 @@ def _gone(error: OrderWaitEnded) -> Response[dict[str, Any]]:
 @app.exception_handler(OrderNotStarted)
 def _not_started(error: OrderNotStarted) -> Response[dict[str, Any]]:
     logger.error("order could not be started", extra={"order_id": error.order_id})
-    return _error(HTTPStatus.SERVICE_UNAVAILABLE, str(error), orderId=error.order_id)
+    # Nothing was started (the order is REJECTED), so placing a new one is safe: say when to try.
+    retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return _error(HTTPStatus.SERVICE_UNAVAILABLE, str(error), headers=retry, orderId=error.order_id)
+
+
+@app.exception_handler(ResumeThrottled)
+def _throttled(error: ResumeThrottled) -> Response[dict[str, Any]]:
+    # Step Functions throttled SendTaskSuccess/Failure; the order was put back, so a retry is safe.
+    logger.warning("resume throttled", extra={"order_id": (error.order or {}).get("orderId")})
+    return _error(
+        HTTPStatus.SERVICE_UNAVAILABLE, str(error), headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+    )
 
 
 def _multipart(event: Mapping[str, Any]) -> bool:

@@ -23,6 +23,7 @@ from serverlesspresso.resume import (
     OrderNotFound,
     OrderWaitEnded,
     ResumeError,
+    ResumeThrottled,
     TokenNotYetStored,
     WrongOrderState,
     resume_order,
@@ -354,7 +355,8 @@ def test_submit_with_a_token_step_functions_does_not_know_says_the_wait_ended(
     [
         ("TaskTimedOut", OrderWaitEnded),
         ("TaskDoesNotExist", OrderWaitEnded),
-        ("ThrottlingException", ClientError),
+        ("ThrottlingException", ResumeThrottled),
+        ("InternalFailure", ClientError),
     ],
 )
 def test_step_functions_errors_on_submit_revert_the_order(
@@ -375,8 +377,9 @@ def test_step_functions_errors_on_submit_revert_the_order(
     with stubber, pytest.raises(raised, match=code):
         resume_order(SAMPLE_ORDER_ID, SUBMIT_ORDER, orders=order_repository(), sfn=sfn)
 
-    # Then a closed wait is reported as OrderWaitEnded and anything else is raised as is (for the
-    # API to retry); either way the order is back to waiting for its customer, token kept
+    # Then a closed wait is reported as OrderWaitEnded, throttling as ResumeThrottled (the API's 503 +
+    # Retry-After) and anything else is raised as is; either way the order is back to waiting for its
+    # customer, token kept
     stubber.assert_no_pending_responses()
     after = orders_table.get(SAMPLE_ORDER_ID)
     assert after is not None

@@ -60,6 +60,8 @@ _RANKS = {
     OrderState.TIMED_OUT: TERMINAL_RANK,
     OrderState.REJECTED: TERMINAL_RANK,
 }
+# Where an order can be stuck: the states the reconciler looks in (ByState index).
+NON_TERMINAL_STATES = tuple(state for state in OrderState if not state.is_terminal)
 
 
 class _Detail(BaseModel):

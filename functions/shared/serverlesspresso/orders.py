@@ -3,7 +3,7 @@ out-of-order deliveries are decided by DynamoDB, atomically, never by a read-the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -284,6 +284,27 @@ class OrderRepository:
             count += int(response.get("Count", 0))
             if "LastEvaluatedKey" not in response:
                 return count
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def ids_created_before(self, state: OrderState, cutoff: str) -> Iterator[str]:
+        """Ids of the orders in `state` created before `cutoff`, oldest first (ByState index, every page).
+
+        The index is eventually consistent and holds no execution ARN: read each order with get().
+        """
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": BY_STATE_INDEX,
+            "KeyConditionExpression": "#state = :state AND createdAt < :cutoff",
+            "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": to_item({":state": state.value, ":cutoff": cutoff}),
+            "ProjectionExpression": "orderId",
+        }
+        while True:
+            response = self.client.query(**request)
+            for item in response.get("Items", []):
+                yield str(from_item(item)["orderId"])
+            if "LastEvaluatedKey" not in response:
+                return
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def end(self, ended: OrderEnded) -> bool:

@@ -42,6 +42,10 @@ class WrongOrderState(ResumeError):
     """The order is in a state this action does not apply to."""
 
 
+class ResumeThrottled(ResumeError):
+    """Step Functions throttled the call after the client's own retries; the order is as it was: retry."""
+
+
 @dataclass(frozen=True)
 class ResumeAction:
     """One way of resuming a wait: which states it applies to, and how it ends the wait."""
@@ -84,6 +88,8 @@ BARISTA_CANCEL = ResumeAction(
 
 # Step Functions errors that mean the wait is over for good; a retry cannot fix any of them.
 _WAIT_OVER = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
+# ... and those that mean "not now": the caller may simply try again.
+_THROTTLED = {"ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
 
 
 def resume_order(
@@ -115,6 +121,8 @@ def resume_order(
         code = error.response["Error"]["Code"]
         if code in _WAIT_OVER:
             raise OrderWaitEnded(f"the order's wait has ended ({code})", _public(previous)) from None
+        if code in _THROTTLED:
+            raise ResumeThrottled(f"Step Functions is busy ({code}); try again", _public(previous)) from None
         raise
     current = orders.get(order_id)
     return _public(current or previous)

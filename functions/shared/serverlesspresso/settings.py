@@ -19,6 +19,9 @@ class Settings:
     # The workflow's capacity when the shop item has no maxInFlight (template parameter
     # DefaultMaxInFlight); only the API reads it, to show the effective value.
     default_max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    # How long after an order was placed the reconciler settles it if it has not ended; None: the
+    # domain's LONGEST_ORDER_LIFETIME. Set shorter only where waits are time-scaled (local engine).
+    settle_after_seconds: int | None = None
 
 
 @cache
@@ -30,6 +33,9 @@ def get_settings() -> Settings:
             config_table_name=os.environ["CONFIG_TABLE_NAME"],
             event_bus_name=os.environ["EVENT_BUS_NAME"],
             default_max_in_flight=int(os.environ.get("DEFAULT_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT)),
+            settle_after_seconds=int(os.environ["SETTLE_AFTER_SECONDS"])
+            if os.environ.get("SETTLE_AFTER_SECONDS")
+            else None,
         )
     except KeyError as missing:
         raise RuntimeError(f"environment variable {missing} is not set (see template.yaml Globals)") from None
