@@ -95,8 +95,9 @@ demo: $(VENV)/.installed
 	  $(call given,SEED,--seed)
 
 # Benchmarks (bench/README.md): cost per order, cold starts and package sizes (hence the build first;
-# without a Python 3.13 the sizes are skipped), the local engine's throughput, its timeout paths. Each
-# prints its table and writes bench/results/<name>.json. Not tests: nothing here passes or fails on a figure.
+# without a Python 3.13 the sizes are skipped), the local engine's throughput, its timeout paths, and
+# make local under a rush (profiled with py-spy). Each prints its table and writes
+# bench/results/<name>.json. Not tests: nothing here passes or fails on a figure.
 .PHONY: bench
 bench: $(VENV)/.installed $(TOOLS)/.installed
 	-@$(MAKE) --no-print-directory build
@@ -104,3 +105,4 @@ bench: $(VENV)/.installed $(TOOLS)/.installed
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/local_timeouts.py
+	$(BIN)/python bench/rush.py --profile
