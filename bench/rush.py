@@ -69,13 +69,14 @@ class Stack:
 
     @classmethod
     @contextlib.contextmanager
-    def running(cls, time_scale: float, log_dir: Path) -> Iterator[Stack]:
+    def running(cls, time_scale: float, log_dir: Path, api_workers: int) -> Iterator[Stack]:
         """Start the stack, wait for its Ready line, stop it (SIGTERM) at the end."""
         api_port, moto_port = _free_port(), _free_port()
         log = log_dir / "local.log"
         command = [
             sys.executable, "-m", "local.cli",
             "--port", str(moto_port), "--api-port", str(api_port), "--time-scale", str(time_scale),
+            "--api-workers", str(api_workers),
         ]  # fmt: skip
         with log.open("wb") as sink:
             process = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
@@ -300,10 +301,14 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=20, help="orders moving before and during the rush")
     parser.add_argument("--time-scale", type=float, default=0.2, help="workflow waits: 300 s -> 60 s")
     parser.add_argument("--profile", action="store_true", help="py-spy the stack during the rush")
+    parser.add_argument("--api-workers", type=int, default=4, help="make local's API worker processes")
     args = parser.parse_args()
 
     barista = Client(0, token("rush-barista", "barista"))
-    with tempfile.TemporaryDirectory() as scratch, Stack.running(args.time_scale, Path(scratch)) as stack:
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        Stack.running(args.time_scale, Path(scratch), args.api_workers) as stack,
+    ):
         barista.port = stack.api_port
         capacity = args.customers + 2 * args.in_flight + 10
         configured = barista.call("PUT", "/config", {"isOpen": True, "maxInFlight": capacity})
@@ -385,7 +390,10 @@ def main() -> None:
         latency_row(f"POST /orders, {args.customers} customers in the same instant", placed, 202),
         latency_row(f"GET /config, {args.clients} clients at once", crowd, 200),
     ]
-    print(f"Rush hour on make local (time scale {args.time_scale}; {args.in_flight} orders kept in flight)")
+    print(
+        f"Rush hour on make local (time scale {args.time_scale}; {args.in_flight} orders kept in flight; "
+        f"{args.api_workers} API worker processes)"
+    )
     print(table(headers, rows))
     cpu_per_order = cpu_used / len(completed_in_window) if completed_in_window else None
     print(
@@ -419,6 +427,7 @@ def main() -> None:
             "clients": args.clients,
             "in_flight": args.in_flight,
             "time_scale": args.time_scale,
+            "api_workers": args.api_workers,
             "post_orders_seconds": sorted(reply.seconds for reply in placed),
             "post_orders": dict(zip(headers[1:], rows[0][1:], strict=True)),
             "crowd": dict(zip(headers[1:], rows[1][1:], strict=True)),

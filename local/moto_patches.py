@@ -215,6 +215,13 @@ def _patch_asl_parse_once() -> Callable[[], None]:
     # (~40% of the engine's CPU). The tree is immutable once built (all run state lives in the
     # execution's Environment), so executions of one definition can share it. Cached per definition
     # text; the cache starts empty whenever the patch set changes (another patch may shape the tree).
+    # CreateStateMachine's validation and the static analysers parse the whole definition too, the
+    # latter at *every* DescribeStateMachine / DescribeExecution (variable references): they only
+    # read the result, so they share the cache (a definition that fails to parse is never cached, so
+    # it is still refused). In the tests, each of which creates the state machine, this was the
+    # largest single cost.
+    from moto.stepfunctions.parser import models as parser_models
+    from moto.stepfunctions.parser.asl.static_analyser import static_analyser
     from moto.stepfunctions.parser.backend import execution_worker
 
     parser = execution_worker.AmazonStateLanguageParser
@@ -231,9 +238,14 @@ def _patch_asl_parse_once() -> Callable[[], None]:
                 parsed = cache.setdefault(definition, parsed)
         return parsed
 
-    # Only the execution worker's parser is cached; validation at CreateStateMachine still parses.
     cached_parser = type("CachedAmazonStateLanguageParser", (parser,), {"parse": staticmethod(parse)})
-    return _replace(execution_worker, "AmazonStateLanguageParser", cached_parser)
+    return _undo_all(
+        [
+            _replace(execution_worker, "AmazonStateLanguageParser", cached_parser),
+            _replace(static_analyser, "AmazonStateLanguageParser", cached_parser),
+            _replace(parser_models, "AmazonStateLanguageParser", cached_parser),
+        ]
+    )
 
 
 def _patch_asl_task_clients_reused() -> Callable[[], None]:
