@@ -48,9 +48,10 @@ unit: $(VENV)/.installed
 	$(BIN)/pytest
 
 # Tests run in parallel (pytest-xdist): every test has its own moto state (mock_aws is per test
-# and per process) and the guard in tests/conftest.py loads in each worker.
+# and per process) and the guard in tests/conftest.py loads in each worker. worksteal: an idle
+# worker takes tests queued for a busy one, so one long end-to-end test does not leave a tail.
 test: lint
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto --dist worksteal
 
 # sam build runs the python3.13 build workflow, which needs a python3.13 on PATH. pyenv's shim is
 # not enough (3.13 is installed but not selected), so put the interpreter's own bin first.

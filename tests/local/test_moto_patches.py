@@ -636,3 +636,34 @@ def test_queue_attributes_are_counted_without_a_datetime_per_message(
     assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"
     # And moto's datetime clock was not read once per message
     assert clock_reads == []
+
+
+# ------------------------------------------------------------------ kms_symmetric_key_without_rsa
+def test_a_symmetric_key_encrypts_without_generating_an_rsa_key(
+    patched_moto: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a count of RSA key generations
+    from moto.kms import utils as kms_utils
+
+    generated: list[int] = []
+    real_generate = kms_utils.rsa.generate_private_key
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        generated.append(1)
+        return real_generate(*args, **kwargs)
+
+    monkeypatch.setattr(kms_utils.rsa, "generate_private_key", counted)
+    kms = boto3.client("kms", region_name="us-east-1")
+
+    # When a symmetric key (what a table's SSE uses) is created and encrypts and decrypts
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"coffee")["CiphertextBlob"]
+
+    # Then no RSA key was generated for it, and it still works
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"coffee"
+    assert generated == []
+
+    # And an RSA key still gets its key pair
+    rsa_key = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    assert kms.get_public_key(KeyId=rsa_key)["PublicKey"]
+    assert generated == [1]
