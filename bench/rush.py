@@ -28,7 +28,6 @@ import contextlib
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, command_line, table, write_results
+from tests.e2e.test_cli_walkthrough import free_port  # the same helper as the walkthrough's
 
 TARGET_P95_SECONDS = 2.0
 POLL_SECONDS = 1.0  # how often a customer or barista screen polls an order (no push yet)
@@ -52,13 +52,6 @@ TERMINAL = {"COMPLETED", "CANCELLED", "TIMED_OUT", "REJECTED", "FAILED"}
 
 
 # ------------------------------------------------------------------------------------- the stack
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @dataclass
 class Stack:
     """`python -m local.cli` in a subprocess, and the CPU its process tree has used."""
@@ -71,7 +64,7 @@ class Stack:
     @contextlib.contextmanager
     def running(cls, time_scale: float, log_dir: Path, api_workers: int) -> Iterator[Stack]:
         """Start the stack, wait for its Ready line, stop it (SIGTERM) at the end."""
-        api_port, moto_port = _free_port(), _free_port()
+        api_port, moto_port = free_port(), free_port()
         log = log_dir / "local.log"
         command = [
             sys.executable, "-m", "local.cli",

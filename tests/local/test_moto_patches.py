@@ -359,11 +359,8 @@ def test_a_callback_is_delivered_while_an_earlier_execution_still_parses_its_def
 
 
 # ------------------------------------------------------------------------------ asl_parse_once
-def test_executions_of_one_definition_parse_it_once(
-    patched_moto: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a count of ANTLR parses, and a state machine (its own definition text: other tests'
-    # parses are not counted)
+def counting_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A list that gets one entry per ANTLR parse of a definition from now on."""
     from moto.stepfunctions.parser.asl.parse import asl_parser
 
     parses: list[str] = []
@@ -374,6 +371,15 @@ def test_executions_of_one_definition_parse_it_once(
             return super().state_machine()
 
     monkeypatch.setattr(asl_parser, "ASLParser", CountingParser)
+    return parses
+
+
+def test_executions_of_one_definition_parse_it_once(
+    patched_moto: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a count of ANTLR parses, and a state machine (its own definition text: other tests'
+    # parses are not counted)
+    parses = counting_parses(monkeypatch)
     definition = {
         "Comment": f"parse once {uuid.uuid4()}",
         "StartAt": "P",
@@ -400,8 +406,6 @@ def test_describing_or_recreating_a_parsed_definition_does_not_parse_it_again(
     patched_moto: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a state machine that has run once (its own definition text), and a count of ANTLR parses
-    from moto.stepfunctions.parser.asl.parse import asl_parser
-
     definition = json.dumps(
         {
             "Comment": f"described {uuid.uuid4()}",
@@ -412,14 +416,7 @@ def test_describing_or_recreating_a_parsed_definition_does_not_parse_it_again(
     arn = patched_moto.create_state_machine(name="m", definition=definition, roleArn=ROLE)["stateMachineArn"]
     execution_arn = patched_moto.start_execution(stateMachineArn=arn, name="a", input="{}")["executionArn"]
     assert wait_until_done(patched_moto, execution_arn)["status"] == "SUCCEEDED"
-    parses: list[str] = []
-
-    class CountingParser(asl_parser.ASLParser):
-        def state_machine(self) -> Any:
-            parses.append("parse")
-            return super().state_machine()
-
-    monkeypatch.setattr(asl_parser, "ASLParser", CountingParser)
+    parses = counting_parses(monkeypatch)
 
     # When the execution and the machine are described again and again, and the same definition is
     # created as another state machine
