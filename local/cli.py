@@ -106,7 +106,6 @@ class LocalStack:
                 if api_workers > 0:
                     api_functions = {route.function for route in routes}
                     workers = FunctionWorkers(engine, api_functions, workers=api_workers)
-                    workers.warm_up()
                 api = _Api(workers or engine, host=host, port=api_port, idp=idp, log_line=api_log)
                 api.start()
         except BaseException:  # a half-started stack must not keep threads, processes or the port

@@ -4,7 +4,7 @@ In one process, the local engine runs one invocation at a time: a function's env
 and its own copies of its modules are swapped in process-wide (local/lambdas.py, ENVIRONMENT_LOCK), so
 a burst of API requests waits in line behind each other and behind every event handler, and the
 whole stack shares one core (the GIL). `FunctionWorkers` runs chosen functions (the HTTP API's) in a
-pool of processes instead, each one execution environment loaded once and kept warm, reaching the
+pool of processes instead, each one execution environment started on demand and kept warm, reaching the
 stack's moto server over HTTP like every client: requests are served side by side, on both cores,
 and never wait for background event delivery.
 
@@ -41,21 +41,15 @@ class FunctionWorkers:
         self.engine = engine
         self.template: Template = engine.template
         self._pools: dict[str, ProcessPoolExecutor] = {}
-        self._workers = workers
         # spawn, not fork: this process runs moto's and the dispatcher's threads, whose locks a fork
-        # could copy while held.
+        # could copy while held. A spawning pool starts a worker only when no idle one is left: the
+        # stack is ready at once, and the first requests pay the cold starts, as on Lambda.
         context = multiprocessing.get_context("spawn")
         for logical_id in pooled:
             spec: FunctionSpec = engine.functions[logical_id].spec
             self._pools[logical_id] = ProcessPoolExecutor(
                 max_workers=workers, mp_context=context, initializer=_load, initargs=(spec,)
             )
-
-    def warm_up(self) -> None:
-        """Start every worker now (each loads its function once), rather than on the first requests."""
-        for pool in self._pools.values():
-            for future in [pool.submit(_ready) for _ in range(self._workers)]:
-                future.result()
 
     def invoke(self, logical_id: str, event: Any) -> Any:
         """Invoke the function synchronously; FunctionError if it raised."""
