@@ -60,9 +60,10 @@ unit: $(VENV)/.installed
 	$(BIN)/pytest
 
 # Tests run in parallel (pytest-xdist): every test has its own moto state (mock_aws is per test
-# and per process) and the guard in tests/conftest.py loads in each worker.
+# and per process) and the guard in tests/conftest.py loads in each worker. worksteal: an idle
+# worker takes tests queued for a busy one, so one long end-to-end test does not leave a tail.
 test: lint $(STATELINT)
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto --dist worksteal
 
 # statelint (npm, pinned by tools/statelint/package-lock.json) validates the ASL in
 # tests/test_asl_validation.py. Without Node.js those tests skip and say so, loudly; CI must have it.
@@ -113,8 +114,9 @@ demo: $(VENV)/.installed
 	  $(call given,SEED,--seed)
 
 # Benchmarks (bench/README.md): cost per order, cold starts and package sizes (hence the build first;
-# without a Python 3.13 the sizes are skipped), the local engine's throughput, its timeout paths. Each
-# prints its table and writes bench/results/<name>.json. Not tests: nothing here passes or fails on a figure.
+# without a Python 3.13 the sizes are skipped), the local engine's throughput, its timeout paths, and
+# make local under a rush (profiled with py-spy). Each prints its table and writes
+# bench/results/<name>.json. Not tests: nothing here passes or fails on a figure.
 .PHONY: bench
 bench: $(VENV)/.installed $(TOOLS)/.installed
 	-@$(MAKE) --no-print-directory build
@@ -122,6 +124,7 @@ bench: $(VENV)/.installed $(TOOLS)/.installed
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/local_timeouts.py
+	$(BIN)/python bench/rush.py --profile
 
 # Operators' commands (ops/, README "Deploy" and "Operations"). ENV=dev is samconfig.toml's [default]
 # environment, ENV=prod its [prod] one; credentials and region come from the usual AWS chain. A shell's

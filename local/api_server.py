@@ -40,6 +40,7 @@ from local.template import Template, TemplateError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
+LISTEN_BACKLOG = 1024  # connections waiting to be accepted (see _Server)
 LOCAL_API_ID = "localapi"
 _TEXT_TYPES = re.compile(r"^(text/|application/(json|[\w.+-]*\+json|xml|x-www-form-urlencoded|javascript))")
 
@@ -420,8 +421,7 @@ class LocalApi:
         """Listen in a background thread (port 0 picks a free port; see `url`)."""
         if self._server is not None:
             return self
-        self._server = ThreadingHTTPServer((self.host, self.port), _handler_class(self))
-        self._server.daemon_threads = True
+        self._server = _Server((self.host, self.port), _handler_class(self))
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-api", daemon=True)
         self._thread.start()
@@ -451,6 +451,13 @@ class LocalApi:
             return
         with self._log_lock:
             print(line, file=sys.stderr, flush=True)
+
+
+class _Server(ThreadingHTTPServer):
+    # The standard library listens with a backlog of 5: a burst of clients connecting at once (a queue
+    # of phones at opening time) gets connection resets. The kernel caps it at net.core.somaxconn.
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
 
 
 def _handler_class(api: LocalApi) -> type[BaseHTTPRequestHandler]:

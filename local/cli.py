@@ -43,12 +43,14 @@ if TYPE_CHECKING:
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
     from local.engine import LocalEngine
+    from local.workers import FunctionWorkers
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_MOTO_PORT = 4566  # the port AWS-emulator users expect (`--endpoint-url http://127.0.0.1:4566`)
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 REGION = "us-east-1"
 READY_PREFIX = "Ready in "  # the line scripts and tests wait for
+DEFAULT_API_WORKERS = 4  # processes serving API requests side by side (local/workers)
 
 
 class PortInUse(RuntimeError):
@@ -63,6 +65,7 @@ class LocalStack:
     engine: LocalEngine
     api: LocalApi | None
     moto: ThreadedMotoServer
+    api_workers: FunctionWorkers | None = None
 
     @classmethod
     def start(
@@ -75,39 +78,52 @@ class LocalStack:
         time_scale: float = 1.0,
         api_log: Callable[[str], None] | None = None,
         idp: LocalIdp | None = None,
+        api_workers: int = DEFAULT_API_WORKERS,
     ) -> LocalStack:
         """Start everything (port 0: any free port); the API only if the template declares HttpApi routes.
 
         `api_log` receives the API's access-log lines (default: the API server's own, on stderr);
-        `idp` signs and checks the API's tokens (default: the key in .local/jwt that `make token` uses).
+        `idp` signs and checks the API's tokens (default: the key in .local/jwt that `make token` uses);
+        `api_workers` processes run the API's functions side by side (local/workers; 0: in this process,
+        one request at a time).
         """
         from local.engine import LocalEngine
         from local.server import start_server
+        from local.workers import FunctionWorkers
 
         # moto's server thread would wait for ever on a port it cannot bind: refuse early instead.
         for needed in (port, api_port):
             _require_free_port(host, needed)
         moto, endpoint_url = start_server(port, host)
         engine: LocalEngine | None = None
+        workers: FunctionWorkers | None = None
         try:
             engine = LocalEngine.provision(template, time_scale=time_scale, endpoint_url=endpoint_url)
             engine.dispatcher.start()
             api: LocalApi | None = None
-            if api_definition(engine.template).routes:
-                api = _Api(engine, host=host, port=api_port, idp=idp, log_line=api_log)
+            routes = api_definition(engine.template).routes
+            if routes:
+                if api_workers > 0:
+                    api_functions = {route.function for route in routes}
+                    workers = FunctionWorkers(engine, api_functions, workers=api_workers)
+                api = _Api(workers or engine, host=host, port=api_port, idp=idp, log_line=api_log)
                 api.start()
-        except BaseException:  # a half-started stack must not keep threads or the port
+        except BaseException:  # a half-started stack must not keep threads, processes or the port
+            if workers is not None:
+                workers.close()
             if engine is not None:
                 engine.close()
             moto.stop()
             raise
-        return cls(endpoint_url, engine, api, moto)
+        return cls(endpoint_url, engine, api, moto, workers)
 
     def close(self) -> None:
-        """Stop the API, the dispatcher and every running execution, then the moto server."""
+        """Stop the API and its workers, the dispatcher and every running execution, then moto."""
         try:
             if self.api is not None:
                 self.api.stop()
+            if self.api_workers is not None:
+                self.api_workers.close()
             self.engine.close()
         finally:
             self.moto.stop()
@@ -371,6 +387,12 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="multiply the workflow's waits (1: as on AWS; 0.01: 300 s -> 3 s)",
     )
+    parser.add_argument(
+        "--api-workers",
+        type=int,
+        default=DEFAULT_API_WORKERS,
+        help="processes serving API requests side by side (0: one at a time, in the stack's process)",
+    )
     parser.add_argument("--template", default=str(DEFAULT_TEMPLATE))
     parser.add_argument("--quiet", action="store_true", help="no activity log (events, states, requests)")
     args = parser.parse_args(argv)
@@ -406,6 +428,7 @@ def _serve(args: argparse.Namespace, console: Console, stop: threading.Event) ->
             api_port=args.api_port,
             time_scale=args.time_scale,
             api_log=None if args.quiet else (lambda text: console.line("api", text)),
+            api_workers=args.api_workers,
         )
     except PortInUse as error:
         print(f"error: {error}; choose others, e.g. make local PORT=4567 API_PORT=3001", file=sys.stderr)

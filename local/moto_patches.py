@@ -215,6 +215,13 @@ def _patch_asl_parse_once() -> Callable[[], None]:
     # (~40% of the engine's CPU). The tree is immutable once built (all run state lives in the
     # execution's Environment), so executions of one definition can share it. Cached per definition
     # text; the cache starts empty whenever the patch set changes (another patch may shape the tree).
+    # CreateStateMachine's validation and the static analysers parse the whole definition too, the
+    # latter at *every* DescribeStateMachine / DescribeExecution (variable references): they only
+    # read the result, so they share the cache (a definition that fails to parse is never cached, so
+    # it is still refused). In the tests, each of which creates the state machine, this was the
+    # largest single cost.
+    from moto.stepfunctions.parser import models as parser_models
+    from moto.stepfunctions.parser.asl.static_analyser import static_analyser
     from moto.stepfunctions.parser.backend import execution_worker
 
     parser = execution_worker.AmazonStateLanguageParser
@@ -231,9 +238,14 @@ def _patch_asl_parse_once() -> Callable[[], None]:
                 parsed = cache.setdefault(definition, parsed)
         return parsed
 
-    # Only the execution worker's parser is cached; validation at CreateStateMachine still parses.
     cached_parser = type("CachedAmazonStateLanguageParser", (parser,), {"parse": staticmethod(parse)})
-    return _replace(execution_worker, "AmazonStateLanguageParser", cached_parser)
+    return _undo_all(
+        [
+            _replace(execution_worker, "AmazonStateLanguageParser", cached_parser),
+            _replace(static_analyser, "AmazonStateLanguageParser", cached_parser),
+            _replace(parser_models, "AmazonStateLanguageParser", cached_parser),
+        ]
+    )
 
 
 def _patch_asl_task_clients_reused() -> Callable[[], None]:
@@ -325,6 +337,30 @@ def _patch_sqs_message_clock() -> Callable[[], None]:
     )
 
 
+def _patch_kms_symmetric_key_without_rsa() -> Callable[[], None]:
+    # moto gives every KMS key an RSA-2048 private key, a symmetric one too (the default key that a
+    # table with SSE gets in each account): 0.1 s or more of CPU per key, per test. A symmetric key's
+    # private key is made the first time something uses it (nothing does for encryption).
+    from moto.kms import models as kms_models
+
+    original = kms_models.generate_private_key
+
+    class OnFirstUse:
+        def __init__(self, key_spec: str) -> None:
+            self._key_spec = key_spec
+            self._key: Any = None
+
+        def __getattr__(self, name: str) -> Any:
+            if self._key is None:
+                self._key = original(self._key_spec)
+            return getattr(self._key, name)
+
+    def generate_private_key(key_spec: str) -> Any:
+        return OnFirstUse(key_spec) if key_spec == "SYMMETRIC_DEFAULT" else original(key_spec)
+
+    return _replace(kms_models, "generate_private_key", generate_private_key)
+
+
 PATCHES: dict[str, Callable[[], Callable[[], None]]] = {
     "start_time_iso": _patch_start_time_iso,
     "callback_before_heartbeat": _patch_callback_before_heartbeat,
@@ -339,6 +375,7 @@ PATCHES: dict[str, Callable[[], Callable[[], None]]] = {
     "jsonpath_parse_once": _patch_jsonpath_parse_once,
     "sqs_receive_without_queue_attributes": _patch_sqs_receive_without_queue_attributes,
     "sqs_message_clock": _patch_sqs_message_clock,
+    "kms_symmetric_key_without_rsa": _patch_kms_symmetric_key_without_rsa,
 }
 
 

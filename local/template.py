@@ -9,6 +9,7 @@ resource types the engine does not provision (alarms, log groups, ...) never nee
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -59,6 +60,14 @@ _NAME_PROPERTY: dict[str, tuple[str, int]] = {
 }
 
 
+@functools.lru_cache(maxsize=8)
+def _as_json(text: str) -> str:
+    # Plain dicts/lists/strs, not cfn-lint node classes. cfn-lint's YAML decoder takes ~0.1 s for our
+    # template and the tests load it hundreds of times: decode each text once (keyed on the text, so
+    # an edited file is decoded again).
+    return json.dumps(_load_cfn_yaml(text))
+
+
 class TemplateError(ValueError):
     """The template uses something the local engine cannot resolve."""
 
@@ -85,8 +94,7 @@ class Template:
     ) -> Template:
         """Parse a YAML/JSON template file (short-form tags become their long-form dicts)."""
         template_path = Path(path).resolve()
-        decoded = _load_cfn_yaml(template_path.read_text(encoding="utf-8"))
-        body = json.loads(json.dumps(decoded))  # plain dicts/lists/strs, not cfn-lint node classes
+        body = json.loads(_as_json(template_path.read_text(encoding="utf-8")))  # a fresh copy each time
         unknown = set(parameter_overrides or {}) - set(body.get("Parameters", {}))
         if unknown:
             raise TemplateError(f"parameter overrides for unknown parameters: {sorted(unknown)}")

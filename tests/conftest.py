@@ -80,3 +80,24 @@ if not getattr(botocore.endpoint.Endpoint._send, "_aws_guard", False):
     botocore.endpoint.Endpoint._send = _guarded_send
 
 # --- fixtures for other suites go below ----------------------------------------------------------
+
+# --- 3. one parsed copy of botocore's service models per test process -----------------------------
+# moto gives every mock_aws its own default boto3 session, and the engine makes a session per
+# provisioning; botocore caches the service models it parses (JSON, ~1 MB for DynamoDB) per session,
+# so each test parsed them all again: about 0.2 s of CPU for the five clients a test creates, the
+# largest share of the suite's fixture time. The models are read-only data: every session of this
+# process shares one loader instead.
+import botocore.loaders  # noqa: E402
+import botocore.session  # noqa: E402
+
+_shared_loaders: dict[str | None, botocore.loaders.Loader] = {}
+_create_loader = botocore.loaders.create_loader
+
+
+def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+    if search_path_string not in _shared_loaders:
+        _shared_loaders[search_path_string] = _create_loader(search_path_string)
+    return _shared_loaders[search_path_string]
+
+
+botocore.session.create_loader = _shared_loader

@@ -1,22 +1,21 @@
 """OrderApiFunction: the customer and barista HTTP API (API Gateway HTTP API, payload format 2.0).
 
 Trigger: HttpApi routes (template.yaml), behind a JWT authorizer on the Cognito user pool. Routes are
-thin: they parse and validate the request (Powertools Event Handler + pydantic), take the caller from
-the authorizer's claims and call serverlesspresso.ordering. Each domain error maps to one status code
-in the exception handlers below; bad input is always a 4xx, never a 500.
+thin: they take the caller from the authorizer's claims and call serverlesspresso.ordering. Each domain
+error maps to one status code in the exception handlers below; bad input is always a 4xx, never a 500.
+
+Authorization before validation: a route's role is a dependency (resolved before the route runs), and
+the body is read only after it (serverlesspresso.request_body), or, on one order, only once the domain
+has found the order to be the caller's. Powertools validates the path and query only.
 """
 
-import json
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Depends, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import (
-    RequestUnsupportedContentType,
-    RequestValidationError,
-)
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -43,8 +42,16 @@ from serverlesspresso.ordering import (
     list_orders,
     place_order,
     release_order,
+    require_barista,
     submit_drink,
     update_shop_config,
+)
+from serverlesspresso.request_body import (
+    MAX_CONFIG_BODY_BYTES,
+    UnacceptableBody,
+    check_unread_body,
+    read_body,
+    read_optional_body,
 )
 from serverlesspresso.resume import (
     OrderNotFound,
@@ -59,7 +66,6 @@ from serverlesspresso.shop import Name, ShopConfigUpdate
 # Seconds a client should wait before retrying a 409 TokenNotYetStored: the workflow's token event is
 # normally stored well within a second of the previous step.
 RETRY_AFTER_SECONDS = 1
-JSON_ONLY = "send the body as application/json"
 
 app = APIGatewayHttpResolver(enable_validation=True)
 
@@ -97,13 +103,32 @@ def current_caller() -> Caller:
     return caller_from_claims(app.current_event.request_context.authorizer.jwt_claim)
 
 
+def current_barista() -> Caller:
+    """The signed-in caller, Forbidden unless a barista: checked before the request is read."""
+    caller = current_caller()
+    require_barista(caller)
+    return caller
+
+
 CurrentCaller = Annotated[Caller, Depends(current_caller)]
+CurrentBarista = Annotated[Caller, Depends(current_barista)]
+
+
+def no_body() -> None:
+    """A route that takes no body ignores a JSON one, and refuses one it could not read (a 4xx)."""
+    check_unread_body(app.current_event)
+
+
+def submitted_choice() -> SubmitOrderRequest:
+    """PUT /orders/{orderId}'s body; the domain reads it once the order is known to be the caller's."""
+    return read_body(app.current_event, SubmitOrderRequest)
 
 
 # ----------------------------------------------------------------------------------------- customers
 @app.post("/orders")
 def post_order(caller: CurrentCaller) -> Response[dict[str, Any]]:
     """Start an order: 202 with the new order (orderId); the workflow picks it up from the event."""
+    no_body()
     order = place_order(
         caller,
         orders=order_repository(),
@@ -118,19 +143,16 @@ def post_order(caller: CurrentCaller) -> Response[dict[str, Any]]:
 @app.get("/orders/<orderId>")
 def get_order(order_id: OrderId, caller: CurrentCaller) -> dict[str, Any]:
     """The order, for its owner or a barista."""
-    return get_order_for(caller, order_id, orders=order_repository())
+    return get_order_for(caller, order_id, orders=order_repository(), read_request=no_body)
 
 
 @app.put("/orders/<orderId>")
-def put_order(
-    order_id: OrderId, request: Annotated[SubmitOrderRequest, Body()], caller: CurrentCaller
-) -> dict[str, Any]:
-    """The owner submits the drink; resumes the workflow's first wait."""
+def put_order(order_id: OrderId, caller: CurrentCaller) -> dict[str, Any]:
+    """The owner submits the drink (SubmitOrderRequest); resumes the workflow's first wait."""
     return submit_drink(
         caller,
         order_id,
-        request.drink,
-        request.modifiers,
+        submitted_choice,
         orders=order_repository(),
         shop=shop_config_store(),
         sfn=sfn_client(),
@@ -140,7 +162,9 @@ def put_order(
 @app.delete("/orders/<orderId>")
 def delete_order(order_id: OrderId, caller: CurrentCaller) -> dict[str, Any]:
     """The owner cancels, before a barista has started making it."""
-    return cancel_by_customer(caller, order_id, orders=order_repository(), sfn=sfn_client())
+    return cancel_by_customer(
+        caller, order_id, orders=order_repository(), sfn=sfn_client(), read_request=no_body
+    )
 
 
 @app.get("/orders")
@@ -151,34 +175,37 @@ def get_orders(
     next_token: Annotated[str | None, Query(alias="nextToken", min_length=1, max_length=2048)] = None,
 ) -> dict[str, Any]:
     """Newest first: a customer's own orders; a barista's queue (?state=, default WAITING_FOR_BARISTA)."""
+    no_body()
     page = list_orders(caller, orders=order_repository(), state=state, limit=limit, next_token=next_token)
     return page.as_dict()
 
 
 # ------------------------------------------------------------------------------------------ baristas
 @app.post("/orders/<orderId>/make")
-def make_order(order_id: OrderId, caller: CurrentCaller) -> dict[str, Any]:
+def make_order(order_id: OrderId, caller: CurrentBarista) -> dict[str, Any]:
     """A barista claims the order (baristaId)."""
+    no_body()
     return claim_order(caller, order_id, orders=order_repository())
 
 
 @app.post("/orders/<orderId>/unmake")
-def unmake_order(order_id: OrderId, caller: CurrentCaller) -> dict[str, Any]:
+def unmake_order(order_id: OrderId, caller: CurrentBarista) -> dict[str, Any]:
     """The barista who claimed the order releases it."""
+    no_body()
     return release_order(caller, order_id, orders=order_repository())
 
 
 @app.post("/orders/<orderId>/complete")
-def post_complete(order_id: OrderId, caller: CurrentCaller) -> dict[str, Any]:
+def post_complete(order_id: OrderId, caller: CurrentBarista) -> dict[str, Any]:
     """A barista completes the order; resumes the second wait with success."""
+    no_body()
     return complete_order(caller, order_id, orders=order_repository(), sfn=sfn_client())
 
 
 @app.post("/orders/<orderId>/cancel")
-def post_cancel(
-    order_id: OrderId, caller: CurrentCaller, request: Annotated[BaristaCancelRequest | None, Body()] = None
-) -> dict[str, Any]:
-    """A barista cancels the order; resumes the current wait with failure."""
+def post_cancel(order_id: OrderId, caller: CurrentBarista) -> dict[str, Any]:
+    """A barista cancels the order (optional BaristaCancelRequest); resumes the current wait with failure."""
+    request = read_optional_body(app.current_event, BaristaCancelRequest)
     reason = request.reason if request else None
     return cancel_by_barista(caller, order_id, orders=order_repository(), sfn=sfn_client(), reason=reason)
 
@@ -187,12 +214,14 @@ def post_cancel(
 @app.get("/config")
 def get_config(caller: CurrentCaller) -> dict[str, Any]:
     """Menu, open/closed, capacity (ordersInFlight is the number of taken slots)."""
+    no_body()
     return get_shop_config(caller, shop=shop_config_store()).model_dump()
 
 
 @app.put("/config")
-def put_config(update: Annotated[ShopConfigUpdate, Body()], caller: CurrentCaller) -> dict[str, Any]:
-    """A barista changes some of isOpen, maxInFlight, maxOpenOrdersPerCustomer, menu."""
+def put_config(caller: CurrentBarista) -> dict[str, Any]:
+    """A barista changes some of isOpen, maxInFlight, maxOpenOrdersPerCustomer, menu (ShopConfigUpdate)."""
+    update = read_body(app.current_event, ShopConfigUpdate, max_bytes=MAX_CONFIG_BODY_BYTES)
     return update_shop_config(caller, update, shop=shop_config_store()).model_dump()
 
 
@@ -237,9 +266,9 @@ def _invalid_request(error: RequestValidationError) -> Response[dict[str, Any]]:
     return _error(HTTPStatus.BAD_REQUEST, "invalid request", errors=problems)
 
 
-@app.exception_handler(RequestUnsupportedContentType)
-def _unsupported_body(error: RequestUnsupportedContentType) -> Response[dict[str, Any]]:
-    return _error(HTTPStatus.BAD_REQUEST, JSON_ONLY, errors=[{"field": "body"}])
+@app.exception_handler(UnacceptableBody)
+def _unacceptable_body(error: UnacceptableBody) -> Response[dict[str, Any]]:
+    return _error(error.status, str(error), errors=[{"field": "body", "in": "body", "problem": str(error)}])
 
 
 @app.exception_handler(InvalidRequest)
@@ -299,23 +328,9 @@ def _throttled(error: ResumeThrottled) -> Response[dict[str, Any]]:
     )
 
 
-def _multipart(event: Mapping[str, Any]) -> bool:
-    # Powertools would try to parse a multipart body and raises a bare ValueError (a 500) when the
-    # boundary is missing. This API speaks JSON only, so multipart is refused before routing.
-    headers = {str(name).lower(): str(value) for name, value in (event.get("headers") or {}).items()}
-    return headers.get("content-type", "").strip().lower().startswith("multipart/")
-
-
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Route the API Gateway v2 event."""
-    if _multipart(event):
-        return {
-            "statusCode": HTTPStatus.BAD_REQUEST.value,
-            "headers": {"Content-Type": content_types.APPLICATION_JSON},
-            "body": json.dumps({"message": JSON_ONLY, "errors": [{"field": "body"}]}),
-            "isBase64Encoded": False,
-        }
     return app.resolve(event, context)

@@ -1,14 +1,22 @@
-"""`make local` (local/cli.py) beyond the end-to-end walkthrough: a taken port, and handler log lines."""
+"""`make local` (local/cli.py) beyond the end-to-end walkthrough: a taken port, handler log lines, and a
+crowd connecting at once."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import multiprocessing
 import socket
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
+from local.auth import LocalIdp
 from local.cli import LocalStack, PortInUse, compact_log_line
+
+CROWD = 64  # clients connecting in the same instant: far more than the standard library's backlog of 5
 
 
 @pytest.mark.parametrize("taken", ["port", "api_port"])
@@ -50,3 +58,51 @@ def test_a_handler_log_line_is_shown_compactly_and_other_output_as_it_is() -> No
     )
     assert compact_log_line("plain text from a handler") == "plain text from a handler"
     assert compact_log_line('{"_aws": {"CloudWatchMetrics": []}}') == '{"_aws": {"CloudWatchMetrics": []}}'
+
+
+def _call(port: int, method: str, path: str, token: str) -> int | str:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        connection.request(method, path, headers={"Authorization": f"Bearer {token}"})
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    except OSError as error:  # a refused or reset connection is an outcome here, not a crash
+        return type(error).__name__
+    finally:
+        connection.close()
+
+
+def test_a_crowd_connecting_at_once_is_all_answered_by_the_api_workers(tmp_path: Path) -> None:
+    # Given the stack, its API served by two worker processes
+    idp = LocalIdp(tmp_path / "jwt")
+    with LocalStack.start(port=0, api_port=0, idp=idp, api_workers=2) as stack:
+        assert stack.api is not None and stack.api_workers is not None
+        port = stack.api.port
+        tokens = [idp.issue_token(f"customer-{number}") for number in range(CROWD)]
+        barrier = threading.Barrier(CROWD)
+        statuses: list[int | str] = []
+
+        def one_client(token: str) -> None:
+            barrier.wait()
+            statuses.append(_call(port, "GET", "/config", token))
+
+        # When a crowd connects in the same instant, and then one of them places an order
+        clients = [threading.Thread(target=one_client, args=(token,)) for token in tokens]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join()
+        placed = _call(port, "POST", "/orders", tokens[0])
+
+        # Then everyone is answered (no connection refused or reset), and the order a worker placed is in
+        # the stack's moto server, where the workflow's rule picks it up
+        assert statuses == [200] * CROWD
+        assert placed == 202
+        orders = stack.engine.clients["dynamodb"].scan(TableName=stack.engine.table_names["OrdersTable"])
+        assert [item["userId"]["S"] for item in orders["Items"]] == [idp.verify(tokens[0])["sub"]]
+        workers = multiprocessing.active_children()
+        assert workers
+
+    # And closing the stack stops its workers
+    assert not any(worker.is_alive() for worker in workers)

@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 import moto
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.events.models import EventsBackend
 
@@ -358,21 +359,10 @@ def test_a_callback_is_delivered_while_an_earlier_execution_still_parses_its_def
 
 
 # ------------------------------------------------------------------------------ asl_parse_once
-def test_executions_of_one_definition_parse_it_once(
-    patched_moto: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a state machine (its own definition text: other tests' parses are not counted) and a
-    # count of ANTLR parses from here on
+def counting_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A list that gets one entry per ANTLR parse of a definition from now on."""
     from moto.stepfunctions.parser.asl.parse import asl_parser
 
-    definition = {
-        "Comment": f"parse once {uuid.uuid4()}",
-        "StartAt": "P",
-        "States": {"P": {"Type": "Pass", "Result": {"ok": True}, "End": True}},
-    }
-    arn = patched_moto.create_state_machine(name="m", definition=json.dumps(definition), roleArn=ROLE)[
-        "stateMachineArn"
-    ]
     parses: list[str] = []
 
     class CountingParser(asl_parser.ASLParser):
@@ -381,6 +371,23 @@ def test_executions_of_one_definition_parse_it_once(
             return super().state_machine()
 
     monkeypatch.setattr(asl_parser, "ASLParser", CountingParser)
+    return parses
+
+
+def test_executions_of_one_definition_parse_it_once(
+    patched_moto: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a count of ANTLR parses, and a state machine (its own definition text: other tests'
+    # parses are not counted)
+    parses = counting_parses(monkeypatch)
+    definition = {
+        "Comment": f"parse once {uuid.uuid4()}",
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "Result": {"ok": True}, "End": True}},
+    }
+    arn = patched_moto.create_state_machine(name="m", definition=json.dumps(definition), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
 
     # When it runs three times
     for name in ("a", "b", "c"):
@@ -391,8 +398,39 @@ def test_executions_of_one_definition_parse_it_once(
         # Then each execution still gets the definition's result
         assert (result["status"], json.loads(result["output"])) == ("SUCCEEDED", {"ok": True})
 
-    # And the definition was parsed once, not once per execution
+    # And the definition was parsed once (when it was created), not once per execution
     assert len(parses) == 1
+
+
+def test_describing_or_recreating_a_parsed_definition_does_not_parse_it_again(
+    patched_moto: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a state machine that has run once (its own definition text), and a count of ANTLR parses
+    definition = json.dumps(
+        {
+            "Comment": f"described {uuid.uuid4()}",
+            "StartAt": "P",
+            "States": {"P": {"Type": "Pass", "Result": {"ok": True}, "End": True}},
+        }
+    )
+    arn = patched_moto.create_state_machine(name="m", definition=definition, roleArn=ROLE)["stateMachineArn"]
+    execution_arn = patched_moto.start_execution(stateMachineArn=arn, name="a", input="{}")["executionArn"]
+    assert wait_until_done(patched_moto, execution_arn)["status"] == "SUCCEEDED"
+    parses = counting_parses(monkeypatch)
+
+    # When the execution and the machine are described again and again, and the same definition is
+    # created as another state machine
+    for _ in range(3):
+        patched_moto.describe_execution(executionArn=execution_arn)
+        patched_moto.describe_state_machine(stateMachineArn=arn)
+    patched_moto.create_state_machine(name="again", definition=definition, roleArn=ROLE)
+
+    # Then nothing was parsed again
+    assert parses == []
+
+    # And a definition that does not parse is still refused
+    with pytest.raises(ClientError, match="in definition"):
+        patched_moto.create_state_machine(name="bad", definition='{"StartAt": "Nowhere"}', roleArn=ROLE)
 
 
 # --------------------------------------------------------------------- asl_task_clients_reused
@@ -595,3 +633,34 @@ def test_queue_attributes_are_counted_without_a_datetime_per_message(
     assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"
     # And moto's datetime clock was not read once per message
     assert clock_reads == []
+
+
+# ------------------------------------------------------------------ kms_symmetric_key_without_rsa
+def test_a_symmetric_key_encrypts_without_generating_an_rsa_key(
+    patched_moto: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a count of RSA key generations
+    from moto.kms import utils as kms_utils
+
+    generated: list[int] = []
+    real_generate = kms_utils.rsa.generate_private_key
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        generated.append(1)
+        return real_generate(*args, **kwargs)
+
+    monkeypatch.setattr(kms_utils.rsa, "generate_private_key", counted)
+    kms = boto3.client("kms", region_name="us-east-1")
+
+    # When a symmetric key (what a table's SSE uses) is created and encrypts and decrypts
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"coffee")["CiphertextBlob"]
+
+    # Then no RSA key was generated for it, and it still works
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"coffee"
+    assert generated == []
+
+    # And an RSA key still gets its key pair
+    rsa_key = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    assert kms.get_public_key(KeyId=rsa_key)["PublicKey"]
+    assert generated == [1]

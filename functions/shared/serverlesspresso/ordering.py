@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -104,6 +104,17 @@ class OrderNotStarted(Exception):
         self.order_id = order_id
 
 
+class DrinkChoice(Protocol):
+    """What a customer submits for her order: a drink and its modifiers (names, checked by the menu)."""
+
+    drink: str
+    modifiers: list[str]
+
+
+def no_request() -> None:
+    """The request reader of a call that reads nothing from the request."""
+
+
 @dataclass(frozen=True)
 class Page:
     """A page of orders for the API: the public views and the opaque token for the next page."""
@@ -166,19 +177,26 @@ def place_order(
     return order_view(order)
 
 
-def get_order_for(caller: Caller, order_id: str, *, orders: OrderRepository) -> dict[str, Any]:
+# The calls on one order take the request as a reader (`read_request`, `read_choice`) rather than as
+# values: it is read only once the order is known to be the caller's, so a stranger's malformed body
+# is refused as not theirs (403/404) and learns nothing from a validation error (authorization first).
+
+
+def get_order_for(
+    caller: Caller, order_id: str, *, orders: OrderRepository, read_request: Callable[[], object] = no_request
+) -> dict[str, Any]:
     """The order, if the caller owns it or is a barista."""
     order = _load(order_id, orders)
     if order.get("userId") != caller.user_id and not caller.is_barista:
         raise Forbidden("not your order")
+    read_request()
     return order_view(order)
 
 
 def submit_drink(
     caller: Caller,
     order_id: str,
-    drink: str,
-    modifiers: list[str],
+    read_choice: Callable[[], DrinkChoice],
     *,
     orders: OrderRepository,
     shop: ShopConfigStore,
@@ -186,6 +204,8 @@ def submit_drink(
 ) -> dict[str, Any]:
     """The owner chooses the drink (checked against the menu); resumes the workflow's first wait."""
     _load_owned(caller, order_id, orders)
+    chosen = read_choice()
+    drink, modifiers = chosen.drink, list(chosen.modifiers)
     try:
         check_drink(shop.get(), drink, modifiers)
     except InvalidShopRequest as invalid:
@@ -202,9 +222,17 @@ def submit_drink(
     return order_view(resumed)
 
 
-def cancel_by_customer(caller: Caller, order_id: str, *, orders: OrderRepository, sfn: Any) -> dict[str, Any]:
+def cancel_by_customer(
+    caller: Caller,
+    order_id: str,
+    *,
+    orders: OrderRepository,
+    sfn: Any,
+    read_request: Callable[[], object] = no_request,
+) -> dict[str, Any]:
     """The owner cancels, as long as no barista has started making the order."""
     _load_owned(caller, order_id, orders)
+    read_request()
     return order_view(
         resume_order(order_id, CUSTOMER_CANCEL, orders=orders, sfn=sfn, cause="cancelled by the customer")
     )

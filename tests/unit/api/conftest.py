@@ -8,6 +8,7 @@ events are handed to the real token-keeping handlers, so a test's order is in th
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from collections.abc import Iterator
@@ -76,11 +77,14 @@ class Api:
         *,
         order_id: str | None = None,
         body: Any = _KEEP_SAMPLE_BODY,
-        raw_body: str | None = None,
+        raw_body: str | bytes | None = None,
         query: dict[str, str] | None = None,
         content_type: str | None = None,
     ) -> ApiResponse:
-        """Send events/<sample>.json as `user` (None: no authorizer claims at all)."""
+        """Send events/<sample>.json as `user` (None: no authorizer claims at all).
+
+        `raw_body` as bytes goes base64 encoded, as API Gateway passes a body that is not text.
+        """
         event = copy.deepcopy(load_event(sample))
         if user is None:
             event["requestContext"].pop("authorizer", None)
@@ -97,7 +101,10 @@ class Api:
                 event["queryStringParameters"] = dict(query)
             else:
                 event.pop("queryStringParameters", None)
-        if raw_body is not None:
+        if isinstance(raw_body, bytes):
+            event["body"] = base64.b64encode(raw_body).decode()
+            event["isBase64Encoded"] = True
+        elif raw_body is not None:
             event["body"] = raw_body
         elif body is None:
             event.pop("body", None)

@@ -102,12 +102,15 @@ def test_a_malformed_body_is_400_naming_the_field(
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "multipart/form-data", "application/xml"])
-def test_a_body_that_is_not_json_is_400(api: Api, content_type: str) -> None:
+def test_a_body_that_is_not_json_is_415(api: Api, content_type: str) -> None:
+    # Given an order of hers
     order_id = api.place(ALICE).body["orderId"]
 
+    # When she sends her drink declared as another media type (multipart without a boundary included)
     response = api.request("api_submit_order", ALICE, order_id=order_id, content_type=content_type)
 
-    assert response.status == 400
+    # Then it is refused naming the body, without the function trying to parse it
+    assert response.status == 415
     assert response.body["errors"][0]["field"] == "body"
 
 

@@ -1,0 +1,445 @@
+"""Rush hour on `make local`: a burst of customers while orders already in flight keep moving.
+
+    .venv/bin/python bench/rush.py [--customers 60] [--clients 200] [--in-flight 20] [--time-scale 0.05]
+                                   [--profile]
+
+The stack is `make local` itself (`python -m local.cli`, a subprocess on free ports, its activity log
+read and discarded), used over HTTP as people use it:
+
+1. `--in-flight` customers each move orders through their whole life (place, submit the drink, a
+   barista makes and completes it, polling GET between steps) for the whole run.
+2. The rush: `--customers` new customers POST /orders in the same instant (a barrier releases them),
+   each on its own connection; each then takes its order to COMPLETED like the others.
+3. `--clients` clients connect at once and each sends one GET /config: all must be answered, no
+   connection refused or reset.
+
+Printed: p50/p95/max of POST /orders in the rush and of the 200 simultaneous requests, errors
+(non-2xx or connection errors), how far the orders in flight moved during the rush (steps taken,
+longest pause of one order), and the stack's CPU (its process tree, from /proc) per completed
+order. The order-to-screen push latency needs the push server (issue 10), which this stack does not
+have yet: not measured. `--profile` samples the stack with py-spy during the rush and prints where
+its CPU went. Figures go to bench/results/rush.json. Nothing here passes or fails on a figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import ROOT, command_line, table, write_results
+from tests.e2e.test_cli_walkthrough import free_port  # the same helper as the walkthrough's
+
+TARGET_P95_SECONDS = 2.0
+POLL_SECONDS = 1.0  # how often a customer or barista screen polls an order (no push yet)
+ORDER_TIMEOUT = 240.0  # seconds one order may take before it counts as an error
+READY_TIMEOUT = 120.0
+TERMINAL = {"COMPLETED", "CANCELLED", "TIMED_OUT", "REJECTED", "FAILED"}
+
+
+# ------------------------------------------------------------------------------------- the stack
+@dataclass
+class Stack:
+    """`python -m local.cli` in a subprocess, and the CPU its process tree has used."""
+
+    process: subprocess.Popen[bytes]
+    api_port: int
+    log: Path
+
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls, time_scale: float, log_dir: Path, api_workers: int) -> Iterator[Stack]:
+        """Start the stack, wait for its Ready line, stop it (SIGTERM) at the end."""
+        api_port, moto_port = free_port(), free_port()
+        log = log_dir / "local.log"
+        command = [
+            sys.executable, "-m", "local.cli",
+            "--port", str(moto_port), "--api-port", str(api_port), "--time-scale", str(time_scale),
+            "--api-workers", str(api_workers),
+        ]  # fmt: skip
+        with log.open("wb") as sink:
+            process = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+        stack = cls(process, api_port, log)
+        try:
+            stack._wait_ready()
+            yield stack
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"make local exited: {self.log.read_text(errors='replace')[-2000:]}")
+            if "Ready in" in self.log.read_text(errors="replace"):
+                return
+            time.sleep(0.2)
+        raise TimeoutError("make local did not print its Ready line")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the stack's process and its descendants so far (Linux /proc)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in _descendants(self.process.pid):
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        return total
+
+
+def _descendants(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    found, frontier = [root], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+# ------------------------------------------------------------------------------------------ clients
+@dataclass
+class Reply:
+    """One HTTP exchange: status (0 on a connection error), parsed body, seconds, error text."""
+
+    status: int
+    body: Any
+    seconds: float
+    error: str | None = None
+
+
+class Client:
+    """One user of the API; every request on a new connection, as a burst of phones would open them."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port = port
+        self.token = token
+
+    def call(self, method: str, path: str, body: Any = None) -> Reply:
+        """Send one request; a refused or reset connection is a Reply with status 0, not an exception."""
+        started = time.monotonic()
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        headers = {"Authorization": f"Bearer {self.token}"}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        try:
+            connection.request(method, path, body=payload, headers=headers)
+            response = connection.getresponse()
+            raw = response.read()
+            parsed = json.loads(raw) if raw else None
+            return Reply(response.status, parsed, time.monotonic() - started)
+        except (OSError, http.client.HTTPException) as error:
+            return Reply(0, None, time.monotonic() - started, f"{type(error).__name__}: {error}")
+        finally:
+            connection.close()
+
+
+@dataclass
+class OrderLife:
+    """One order taken through its life over HTTP, with when each step happened."""
+
+    customer: Client
+    barista: Client
+    steps: list[tuple[float, str]] = field(default_factory=list)
+    placed: Reply | None = None
+    error: str | None = None
+
+    def run(self, barrier: threading.Barrier | None = None) -> None:
+        """Place the order (after the barrier, if any) and take it to COMPLETED; errors are recorded."""
+        try:
+            if barrier is not None:
+                barrier.wait()
+            self.placed = self.customer.call("POST", "/orders")
+            if self.placed.status != 202:
+                raise RuntimeError(
+                    f"POST /orders: {self.placed.status} {self.placed.error or self.placed.body}"
+                )
+            self._step("PLACED")
+            order = f"/orders/{self.placed.body['orderId']}"
+            self._until(order, "WAITING_FOR_CUSTOMER")
+            self._act(self.customer, "PUT", order, {"drink": "Latte", "modifiers": ["Oat milk"]})
+            self._until(order, "WAITING_FOR_BARISTA")
+            self._act(self.barista, "POST", f"{order}/make")
+            self._act(self.barista, "POST", f"{order}/complete")
+            self._until(order, "COMPLETED")
+        except Exception as error:
+            self.error = str(error)[:300]
+
+    def _step(self, name: str) -> None:
+        self.steps.append((time.monotonic(), name))
+
+    def _act(self, client: Client, method: str, path: str, body: Any = None) -> None:
+        deadline = time.monotonic() + ORDER_TIMEOUT
+        while True:
+            reply = client.call(method, path, body)
+            if 200 <= reply.status < 300:
+                self._step(f"{method} {path.rsplit('/', 1)[-1]}")
+                return
+            if reply.status != 409 or time.monotonic() > deadline:  # 409: not ready yet, retry
+                raise RuntimeError(f"{method} {path}: {reply.status} {reply.error or reply.body}")
+            time.sleep(POLL_SECONDS)
+
+    def _until(self, path: str, state: str) -> None:
+        deadline = time.monotonic() + ORDER_TIMEOUT
+        while time.monotonic() < deadline:
+            reply = self.customer.call("GET", path)
+            current = reply.body.get("state") if reply.status == 200 and reply.body else None
+            if current == state:
+                self._step(state)
+                return
+            if current in TERMINAL:
+                raise RuntimeError(f"{path} ended {current} waiting for {state}")
+            time.sleep(POLL_SECONDS)
+        raise TimeoutError(f"{path}: no {state} after {ORDER_TIMEOUT} s")
+
+
+def token(user: str, role: str = "customer") -> str:
+    """A token the stack accepts (the same signing key as `make token`)."""
+    from local.auth import LocalIdp
+
+    return LocalIdp().issue_token(user, role)
+
+
+# ------------------------------------------------------------------------------------------ figures
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile (0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+def latency_row(name: str, replies: list[Reply], expected: int) -> list[Any]:
+    """A table row: count, p50/p95/max seconds, errors (any other status, or a connection error)."""
+    seconds = [reply.seconds for reply in replies]
+    errors = [reply for reply in replies if reply.status != expected]
+    return [
+        name,
+        len(replies),
+        f"{percentile(seconds, 0.5):.2f}",
+        f"{percentile(seconds, 0.95):.2f}",
+        f"{max(seconds, default=0):.2f}",
+        len(errors),
+    ]
+
+
+def _errors(replies: list[Reply], expected: int) -> dict[str, int]:
+    return dict(
+        Counter(reply.error or f"HTTP {reply.status}" for reply in replies if reply.status != expected)
+    )
+
+
+def _profile(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+    spy = Path(sys.executable).with_name("py-spy")
+    command = [str(spy), "record", "--pid", str(pid), "--subprocesses", "--duration", str(int(seconds) + 1)]
+    command += ["--format", "raw", "--output", str(out), "--nonblocking"]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def profile_summary(raw: Path, top: int = 12) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """py-spy's collapsed stacks -> (share of samples by process, top functions on running stacks).
+
+    py-spy samples only threads that are running (not idle), so the shares say where CPU went.
+    """
+    by_process: Counter[str] = Counter()
+    by_function: Counter[str] = Counter()
+    for line in raw.read_text(errors="replace").split("\nprocess "):
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.strip().isdigit():
+            continue
+        frames = stack.split(";")
+        kind = (
+            "API workers" if any("spawn_main" in frame for frame in frames[:2]) else "stack (moto, handlers)"
+        )
+        function = frames[-1].strip()
+        by_process[kind] += int(count)
+        by_function[f"{kind.split(maxsplit=1)[0]}: {function}"] += int(count)
+    total = sum(by_process.values()) or 1
+    return (
+        [(name, samples / total) for name, samples in by_process.most_common()],
+        [(name, samples / total) for name, samples in by_function.most_common(top)],
+    )
+
+
+# --------------------------------------------------------------------------------------------- main
+def main() -> None:
+    """Run the rush once and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--customers", type=int, default=60, help="customers placing an order at once")
+    parser.add_argument("--clients", type=int, default=200, help="clients connecting at once")
+    parser.add_argument("--in-flight", type=int, default=20, help="orders moving before and during the rush")
+    parser.add_argument("--time-scale", type=float, default=0.2, help="workflow waits: 300 s -> 60 s")
+    parser.add_argument("--profile", action="store_true", help="py-spy the stack during the rush")
+    parser.add_argument("--api-workers", type=int, default=4, help="make local's API worker processes")
+    args = parser.parse_args()
+
+    barista = Client(0, token("rush-barista", "barista"))
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        Stack.running(args.time_scale, Path(scratch), args.api_workers) as stack,
+    ):
+        barista.port = stack.api_port
+        capacity = args.customers + 2 * args.in_flight + 10
+        configured = barista.call("PUT", "/config", {"isOpen": True, "maxInFlight": capacity})
+        if configured.status != 200:
+            raise SystemExit(f"PUT /config: {configured.status} {configured.body}")
+
+        # 1. Orders in flight, each customer taking one order after another until the rush is over.
+        rush_over = threading.Event()
+        in_flight: list[OrderLife] = []
+
+        def keep_ordering(number: int) -> None:
+            customer = Client(stack.api_port, token(f"regular-{number}"))
+            while not rush_over.is_set():
+                life = OrderLife(customer, barista)
+                in_flight.append(life)
+                life.run()
+
+        movers = [
+            threading.Thread(target=keep_ordering, args=(n,), daemon=True) for n in range(args.in_flight)
+        ]
+        for mover in movers:
+            mover.start()
+        time.sleep(3.0)  # let them get going
+
+        # 2. The rush.
+        cpu_before = stack.cpu_seconds()
+        barrier = threading.Barrier(args.customers)
+        rush = [OrderLife(Client(stack.api_port, token(f"rush-{n}")), barista) for n in range(args.customers)]
+        threads = [threading.Thread(target=life.run, args=(barrier,), daemon=True) for life in rush]
+        spy_out = Path(scratch) / "rush.spy"
+        spy = _profile(stack.process.pid, 20, spy_out) if args.profile else None
+        rush_started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        while any(life.placed is None and life.error is None for life in rush):
+            time.sleep(0.05)
+        rush_answered = time.monotonic()
+        for thread in threads:
+            thread.join(ORDER_TIMEOUT * 4)
+        rush_over.set()
+        for mover in movers:
+            mover.join(ORDER_TIMEOUT * 4)
+        cpu_used = stack.cpu_seconds() - cpu_before
+        if spy is not None:
+            spy.wait()
+        profile = profile_summary(spy_out) if spy is not None and spy_out.exists() else ([], [])
+
+        # 3. Everyone at once.
+        crowd_barrier = threading.Barrier(args.clients)
+        crowd: list[Reply] = []
+
+        def one_client(number: int) -> None:
+            client = Client(stack.api_port, token(f"crowd-{number}"))
+            crowd_barrier.wait()
+            crowd.append(client.call("GET", "/config"))
+
+        crowd_threads = [threading.Thread(target=one_client, args=(n,)) for n in range(args.clients)]
+        for thread in crowd_threads:
+            thread.start()
+        for thread in crowd_threads:
+            thread.join()
+
+    # Figures.
+    placed = [life.placed for life in rush if life.placed is not None]
+    steps_in_rush = [at for life in in_flight for at, _ in life.steps if rush_started <= at <= rush_answered]
+    pauses = [
+        later - earlier
+        for life in in_flight
+        for (earlier, _), (later, _) in zip(life.steps, life.steps[1:], strict=False)
+        if earlier <= rush_answered and later >= rush_started
+    ]
+    completed = [life for life in rush + in_flight if life.steps and life.steps[-1][1] == "COMPLETED"]
+    completed_in_window = [life for life in completed if life.steps[-1][0] >= rush_started]
+    failed = [life.error for life in rush + in_flight if life.error]
+    post_p95 = percentile([reply.seconds for reply in placed], 0.95)
+
+    headers = ["requests", "n", "p50 s", "p95 s", "max s", "errors"]
+    rows = [
+        latency_row(f"POST /orders, {args.customers} customers in the same instant", placed, 202),
+        latency_row(f"GET /config, {args.clients} clients at once", crowd, 200),
+    ]
+    print(
+        f"Rush hour on make local (time scale {args.time_scale}; {args.in_flight} orders kept in flight; "
+        f"{args.api_workers} API worker processes)"
+    )
+    print(table(headers, rows))
+    cpu_per_order = cpu_used / len(completed_in_window) if completed_in_window else None
+    print(
+        f"POST /orders p95 {post_p95:.2f} s (target <= {TARGET_P95_SECONDS:.0f} s: "
+        f"{'met' if post_p95 <= TARGET_P95_SECONDS else f'missed by {post_p95 - TARGET_P95_SECONDS:.2f} s'})."
+    )
+    print(
+        f"Orders in flight during the rush ({rush_answered - rush_started:.1f} s until every POST was "
+        f"answered): {len(steps_in_rush)} steps taken; longest pause of one order "
+        f"{max(pauses, default=0):.1f} s (polling every {POLL_SECONDS} s)."
+    )
+    print(
+        f"Stack CPU from the rush until its orders completed: {cpu_used:.1f} s for "
+        f"{len(completed_in_window)} completed orders"
+        + (f" = {cpu_per_order:.3f} s per order." if cpu_per_order else ".")
+    )
+    print(f"Orders that did not complete: {len(failed)}" + (f" (first: {failed[0]})" if failed else ""))
+    print("Order-to-screen push latency: not measured (the local stack has no push server yet, issue 10).")
+    print(f"Errors: rush {_errors(placed, 202) or 'none'}; crowd {_errors(crowd, 200) or 'none'}")
+    by_process, by_function = profile
+    if by_process:
+        print("\nWhere the stack's CPU went during the rush (py-spy samples of running threads)")
+        print(table(["process", "share"], [(name, f"{share:.0%}") for name, share in by_process]))
+        print(table(["function on top of the stack", "share"], [(n, f"{p:.1%}") for n, p in by_function]))
+
+    path = write_results(
+        "rush",
+        command_line(),
+        {
+            "customers": args.customers,
+            "clients": args.clients,
+            "in_flight": args.in_flight,
+            "time_scale": args.time_scale,
+            "api_workers": args.api_workers,
+            "post_orders_seconds": sorted(reply.seconds for reply in placed),
+            "post_orders": dict(zip(headers[1:], rows[0][1:], strict=True)),
+            "crowd": dict(zip(headers[1:], rows[1][1:], strict=True)),
+            "target_p95_seconds": TARGET_P95_SECONDS,
+            "rush_errors": _errors(placed, 202),
+            "crowd_errors": _errors(crowd, 200),
+            "in_flight_steps_during_rush": len(steps_in_rush),
+            "longest_in_flight_pause_seconds": max(pauses, default=0),
+            "stack_cpu_seconds": cpu_used,
+            "completed_orders": len(completed_in_window),
+            "stack_cpu_seconds_per_order": cpu_per_order,
+            "orders_not_completed": failed,
+            "push_latency": "not measured: no push server in the local stack yet (issue 10)",
+            "profile_by_process": dict(by_process),
+            "profile_top_functions": dict(by_function),
+        },
+    )
+    print(f"\nwrote {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
