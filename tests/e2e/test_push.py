@@ -170,6 +170,7 @@ def test_a_customer_cannot_join_the_barista_feed(engine: LocalEngine, shop: Shop
 
         # Then she hears about the shop, never about that order; her connection is a customer's
         wait_for(lambda: mallory.received("shop"), "the shop message")
+        wait_for(lambda: mallory.received("pong"), "the answer to her ping")  # (the mock route's)
         assert mallory.order_ids() == set()
         assert [c["audience"] for c in _connections(engine) if c.get("customerSub") == "mallory"] == [
             "customer"
