@@ -674,17 +674,20 @@ def measure(runs: int, time_scale: float) -> Measured:
     from moto import mock_aws
 
     from local.engine import MOCK_CONFIG, LocalEngine
+    from tests.least_privilege import threads_inherit
     from tests.unit.api.conftest import ALICE, BOB
 
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in PATHS}
     rerun: list[str] = []
-    with mock_aws(config=MOCK_CONFIG):
+    with mock_aws(config=MOCK_CONFIG), contextlib.ExitStack() as stack_exit:
         engine = LocalEngine.provision(TEMPLATE, time_scale)
         # mock_aws resets boto3's default session; the one made here is what every handler, the API
         # and moto's ASL interpreter create their clients from, so the hooks see all their calls.
         boto3.setup_default_session()
         meter = Meter(engine.clients["dynamodb"], engine.table_names["OrdersTable"])
         meter.install(boto3.DEFAULT_SESSION)
+        # The push fan-out posts from a thread pool: its calls are still the function's.
+        stack_exit.enter_context(threads_inherit(meter._local, "actor"))
         api = api_function(engine)
         if api is None:
             raise SystemExit("functions/api/app.py is missing: this bench drives orders through the API")
