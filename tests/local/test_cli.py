@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from moto.core.config import default_user_config
 
 from local.auth import LocalIdp
 from local.cli import LocalStack, PortInUse, _banner, compact_log_line
@@ -31,7 +33,15 @@ def test_a_taken_port_is_refused_at_once_instead_of_hanging(taken: str) -> None:
         assert time.monotonic() - started < 5
 
 
-def test_the_stack_serves_the_push_channel_next_to_the_api_and_says_where(tmp_path: Path) -> None:
+def test_the_stack_serves_the_push_channel_next_to_the_api_and_says_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (the moto server sets process-wide moto config and MOTO_PORT: restored after the test, so that
+    # later tests in this process see what they set up themselves)
+    monkeypatch.setitem(
+        default_user_config, "stepfunctions", dict(default_user_config.get("stepfunctions", {}))
+    )
+    monkeypatch.setenv("MOTO_PORT", os.environ.get("MOTO_PORT", "5000"))
     # Given `make local`'s stack on free ports, and a barista screen connected to the URL it shows
     idp = LocalIdp(tmp_path)
     with LocalStack.start(port=0, api_port=0, idp=idp, api_log=lambda _: None) as stack:
