@@ -2,7 +2,8 @@
 #   make test    lint + type-check + template checks + every test
 #   make build   sam build (needs a Python 3.13 interpreter: the Lambda runtime's)
 #   make demo    a rush at the coffee bar on the embedded local engine  [CUSTOMERS=30 TIME_SCALE=0.02 SEED=7]
-#   make local   the whole stack on loopback, foreground  [PORT=4566 API_PORT=3000 TIME_SCALE=1]
+#   make local   the whole stack on loopback, foreground  [PORT=4566 API_PORT=3000 PUSH_PORT=3001 TIME_SCALE=1]
+#   make watch   print the push channel's messages for a user  USER=alice [ROLE=barista|display]
 #   make deploy  the backend stack to AWS  [ENV=dev|prod]          (README: Deploy)
 #   make barista add a barista  EMAIL=...  [ENV=dev|prod] [REMOVE=1]
 
@@ -103,20 +104,27 @@ token: $(VENV)/.installed
 # on only when given (command line or environment), so each default lives in one place: the script.
 given = $(if $(filter command line environment%,$(origin $(1))),$(2) $($(1)))
 
+# The push channel's messages for one user, one JSON line each, against `make local`:
+#   make watch USER=alice            a customer's feed      make watch USER=bob ROLE=barista  every order
+.PHONY: watch
+watch: $(VENV)/.installed
+	@$(BIN)/python -m local.push.watch "$(USER)" --role "$(ROLE)" $(call given,PUSH_URL,--url)
+
 .PHONY: local demo
 # The tools venv too: the README's walkthrough against `make local` uses its AWS CLI.
 local: $(VENV)/.installed $(TOOLS)/.installed
 	@$(BIN)/python -m local.cli $(call given,PORT,--port) $(call given,API_PORT,--api-port) \
-	  $(call given,TIME_SCALE,--time-scale)
+	  $(call given,PUSH_PORT,--push-port) $(call given,TIME_SCALE,--time-scale)
 
 demo: $(VENV)/.installed
 	@$(BIN)/python -m local.demo $(call given,CUSTOMERS,--customers) $(call given,TIME_SCALE,--time-scale) \
 	  $(call given,SEED,--seed)
 
 # Benchmarks (bench/README.md): cost per order, cold starts and package sizes (hence the build first;
-# without a Python 3.13 the sizes are skipped), the local engine's throughput, its timeout paths, and
-# make local under a rush (profiled with py-spy). Each prints its table and writes
-# bench/results/<name>.json. Not tests: nothing here passes or fails on a figure.
+# without a Python 3.13 the sizes are skipped), the local engine's throughput, its timeout paths,
+# make local under a rush (profiled with py-spy), the push channel's latency (200 WebSocket clients on
+# the local stack). Each prints its table and writes bench/results/<name>.json. Not tests: nothing
+# here passes or fails on a figure.
 .PHONY: bench
 bench: $(VENV)/.installed $(TOOLS)/.installed
 	-@$(MAKE) --no-print-directory build
@@ -125,6 +133,7 @@ bench: $(VENV)/.installed $(TOOLS)/.installed
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/local_timeouts.py
 	$(BIN)/python bench/rush.py --profile
+	$(BIN)/python bench/push.py
 
 # Operators' commands (ops/, README "Deploy" and "Operations"). ENV=dev is samconfig.toml's [default]
 # environment, ENV=prod its [prod] one; credentials and region come from the usual AWS chain. A shell's

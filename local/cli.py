@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
     from local.engine import LocalEngine
+    from local.push.server import LocalPush
     from local.workers import FunctionWorkers
 
 DEFAULT_HOST = "127.0.0.1"
@@ -59,13 +60,20 @@ class PortInUse(RuntimeError):
 
 @dataclass
 class LocalStack:
-    """A running stack: patched moto server, provisioned engine with its dispatcher, the HTTP API."""
+    """A running stack: patched moto server, provisioned engine with its dispatcher, the HTTP API and
+    the push channel (WebSocket)."""
 
     endpoint_url: str
     engine: LocalEngine
     api: LocalApi | None
     moto: ThreadedMotoServer
     api_workers: FunctionWorkers | None = None
+    push: LocalPush | None = None
+
+    @property
+    def push_url(self) -> str | None:
+        """The screens' pushUrl (ws://HOST:PORT), or None when the template declares no WebSocket API."""
+        return self.push.url if self.push is not None else None
 
     @classmethod
     def start(
@@ -75,30 +83,47 @@ class LocalStack:
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_MOTO_PORT,
         api_port: int = DEFAULT_API_PORT,
+        push_port: int | None = None,
         time_scale: float = 1.0,
         api_log: Callable[[str], None] | None = None,
+        push_log: Callable[[str], None] | None = None,
         idp: LocalIdp | None = None,
         api_workers: int = DEFAULT_API_WORKERS,
     ) -> LocalStack:
-        """Start everything (port 0: any free port); the API only if the template declares HttpApi routes.
+        """Start everything (port 0: any free port); the API only if the template declares HttpApi routes,
+        the push channel only if it declares WebSocket routes.
 
+        `push_port` defaults to the API's port + 1 (any free port when the API's is 0).
         `api_log` receives the API's access-log lines (default: the API server's own, on stderr);
-        `idp` signs and checks the API's tokens (default: the key in .local/jwt that `make token` uses);
+        `push_log` the push server's connection lines (default: none);
+        `idp` signs and checks the tokens (default: the key in .local/jwt that `make token` uses);
         `api_workers` processes run the API's functions side by side (local/workers; 0: in this process,
         one request at a time).
         """
         from local.engine import LocalEngine
+        from local.push.server import LocalPush, websocket_routes
         from local.server import start_server
+        from local.template import Template
         from local.workers import FunctionWorkers
 
+        if push_port is None:
+            push_port = api_port + 1 if api_port else 0
+        wants_push = websocket_routes(Template.load(template)).connect is not None
         # moto's server thread would wait for ever on a port it cannot bind: refuse early instead.
-        for needed in (port, api_port):
+        for needed in (port, api_port, push_port if wants_push else 0):
             _require_free_port(host, needed)
+        idp = idp or LocalIdp()
+        push = LocalPush(idp, host=host, port=push_port, log_line=push_log) if wants_push else None
         moto, endpoint_url = start_server(port, host)
         engine: LocalEngine | None = None
         workers: FunctionWorkers | None = None
         try:
-            engine = LocalEngine.provision(template, time_scale=time_scale, endpoint_url=endpoint_url)
+            engine = LocalEngine.provision(
+                template,
+                time_scale=time_scale,
+                endpoint_url=endpoint_url,
+                function_env=push.function_env if push is not None else None,
+            )
             engine.dispatcher.start()
             api: LocalApi | None = None
             routes = api_definition(engine.template).routes
@@ -108,18 +133,25 @@ class LocalStack:
                     workers = FunctionWorkers(engine, api_functions, workers=api_workers)
                 api = _Api(workers or engine, host=host, port=api_port, idp=idp, log_line=api_log)
                 api.start()
+            if push is not None:
+                push.start(engine)
         except BaseException:  # a half-started stack must not keep threads, processes or the port
+            if push is not None:
+                push.stop()
             if workers is not None:
                 workers.close()
             if engine is not None:
                 engine.close()
             moto.stop()
             raise
-        return cls(endpoint_url, engine, api, moto, workers)
+        return cls(endpoint_url, engine, api, moto, workers, push)
 
     def close(self) -> None:
-        """Stop the API and its workers, the dispatcher and every running execution, then moto."""
+        """Stop the push channel, the API and its workers, the dispatcher and every running execution,
+        then moto."""
         try:
+            if self.push is not None:
+                self.push.stop()
             if self.api is not None:
                 self.api.stop()
             if self.api_workers is not None:
@@ -357,6 +389,8 @@ def _banner(stack: LocalStack, time_scale: float) -> list[str]:
         lines.append(f"HTTP API          {stack.api.url}  (tokens: make token USER=alice | ROLE=barista)")
     else:
         lines.append("HTTP API          not served: template.yaml declares no HttpApi routes")
+    if stack.push_url is not None:
+        lines.append(f"Push (WebSocket)  {stack.push_url}  (watch: make watch USER=alice | ROLE=barista)")
     waits = f"customer {scale_seconds(300, time_scale)} s, barista {scale_seconds(900, time_scale)} s"
     lines.append(f"Time scale        {time_scale:g}  (waits: {waits})")
     lines.append(
@@ -381,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default=DEFAULT_HOST, help="interface to listen on (default: loopback)")
     parser.add_argument("--port", type=int, default=DEFAULT_MOTO_PORT, help="AWS endpoint port (moto)")
     parser.add_argument("--api-port", type=int, default=DEFAULT_API_PORT, help="HTTP API port")
+    parser.add_argument("--push-port", type=int, default=None, help="WebSocket port (default: API port + 1)")
     parser.add_argument(
         "--time-scale",
         type=positive_number,
@@ -426,12 +461,17 @@ def _serve(args: argparse.Namespace, console: Console, stop: threading.Event) ->
             host=args.host,
             port=args.port,
             api_port=args.api_port,
+            push_port=args.push_port,
             time_scale=args.time_scale,
             api_log=None if args.quiet else (lambda text: console.line("api", text)),
             api_workers=args.api_workers,
+            push_log=None if args.quiet else (lambda text: console.line("push", text)),
         )
     except PortInUse as error:
-        print(f"error: {error}; choose others, e.g. make local PORT=4567 API_PORT=3001", file=sys.stderr)
+        print(
+            f"error: {error}; choose others, e.g. make local PORT=4567 API_PORT=3005 PUSH_PORT=3006",
+            file=sys.stderr,
+        )
         return 2
     activity = None if args.quiet else ActivityLog(stack.engine, console)
     try:

@@ -15,7 +15,10 @@ Each call becomes one request per resource it touches - (principal, IAM action, 
 context): the table ARN (`.../index/<name>` when a Query or Scan reads an index); the bus ARN, once per
 PutEvents entry, with `events:source` and `events:detail-type`; for the task-token actions the ARN of
 the state machine that issued the token (looked up in the executions' histories), which is what the
-template's statements for SendTaskSuccess/Failure are scoped to.
+template's statements for SendTaskSuccess/Failure are scoped to; for the WebSocket management API
+(PostToConnection, GetConnection, DeleteConnection: IAM action `execute-api:ManageConnections`) the
+ARN `arn:aws:execute-api:<region>:<account>:<api id>/<stage>/<METHOD>/@connections/<id>` of the
+template's WebSocket API and stage.
 
 Checking (`Policies`): the template is expanded by the SAM translator (tests/sam_translate.py, run with
 the SAM CLI's interpreter in .venv-tools), so policy templates and the policies SAM generates count as
@@ -28,6 +31,7 @@ so an unevaluable condition can only deny. NotAction/NotResource are refused.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import json
@@ -58,6 +62,36 @@ SAM_PRINCIPAL_TYPES = ("AWS::Serverless::Function", "AWS::Serverless::StateMachi
 
 class PolicyError(Exception):
     """The template's policies cannot be read or evaluated here (fails the test: extend this module)."""
+
+
+# ------------------------------------------------------------------------------ thread attribution
+@contextmanager
+def threads_inherit(local: threading.local, attribute: str) -> Iterator[None]:
+    """While active, a thread started from a thread that has `local.<attribute>` set runs with it set too.
+
+    A handler may fan work out to threads (the push fan-out posts with a thread pool); their AWS calls
+    are still that function's, so whatever attributes calls per thread must follow them there.
+    """
+    original_start, original_run = threading.Thread.start, threading.Thread.run
+
+    def start(thread: threading.Thread) -> None:
+        thread._inherited_attribution = getattr(local, attribute, None)  # type: ignore[attr-defined]
+        original_start(thread)
+
+    def run(thread: threading.Thread) -> None:
+        inherited = getattr(thread, "_inherited_attribution", None)
+        if inherited is not None:
+            setattr(local, attribute, inherited)
+        original_run(thread)
+
+    # setattr: the class's methods are replaced for the duration (process-wide, like the hooks above).
+    setattr(threading.Thread, "start", start)  # noqa: B010
+    setattr(threading.Thread, "run", run)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(threading.Thread, "start", original_start)  # noqa: B010
+        setattr(threading.Thread, "run", original_run)  # noqa: B010
 
 
 # --------------------------------------------------------------------------------------- calls
@@ -112,6 +146,9 @@ class CallRecorder:
             self._unwrap.append(self._wrap_invoke(logical_id, function))
         _StateMachineClients.join(self)
         self._unwrap.append(lambda: _StateMachineClients.leave(self))
+        inheriting = contextlib.ExitStack()
+        inheriting.enter_context(threads_inherit(self._invocation, "principal"))
+        self._unwrap.append(inheriting.close)
         self._active = True
 
     def stop(self) -> None:
@@ -165,7 +202,7 @@ class CallRecorder:
         template = self.engine.template
         owners = _TokenOwners(self.engine) if any(_is_token_call(c) for c in raw) else None
         return [
-            AwsCall(c.principal, f"{c.prefix}:{c.operation}", resource, context)
+            AwsCall(c.principal, _iam_action(c), resource, context)
             for c in raw
             for resource, context in _requests(c, template, owners)
         ]
@@ -237,17 +274,23 @@ def _is_token_call(call: _RawCall) -> bool:
     return f"{call.prefix}:{call.operation}" in TOKEN_ACTIONS
 
 
+def issued_task_tokens(engine: LocalEngine) -> dict[str, str]:
+    """Every task token the engine's executions issued (their TaskScheduled events) -> its state machine."""
+    issued: dict[str, str] = {}
+    for execution in engine.executions():
+        for event in engine.history(execution["executionArn"]):
+            if event["type"] == "TaskScheduled":
+                parameters = json.loads(event["taskScheduledEventDetails"]["parameters"])
+                for token in _values_of(parameters, "TaskToken"):
+                    issued[token] = execution["stateMachineArn"]
+    return issued
+
+
 class _TokenOwners:
     """Task token -> ARN of the state machine whose execution issued it (from TaskScheduled events)."""
 
     def __init__(self, engine: LocalEngine) -> None:
-        self._owners: dict[str, str] = {}
-        for execution in engine.executions():
-            for event in engine.history(execution["executionArn"]):
-                if event["type"] == "TaskScheduled":
-                    parameters = json.loads(event["taskScheduledEventDetails"]["parameters"])
-                    for token in _values_of(parameters, "TaskToken"):
-                        self._owners[token] = execution["stateMachineArn"]
+        self._owners = issued_task_tokens(engine)
 
     def owner(self, token: str) -> str:
         if token not in self._owners:
@@ -268,6 +311,34 @@ def _values_of(node: Any, key: str) -> Iterator[str]:
 
 
 Request = tuple[str, dict[str, str]]  # (resource ARN, condition context)
+
+# The WebSocket management API's operations: one IAM action, the HTTP method in the resource ARN.
+_CONNECTION_METHODS = {"PostToConnection": "POST", "GetConnection": "GET", "DeleteConnection": "DELETE"}
+
+
+def _iam_action(call: _RawCall) -> str:
+    """The IAM action a call is authorised as (the operation's name, except where IAM groups them)."""
+    if call.prefix == "execute-api" and call.operation in _CONNECTION_METHODS:
+        return "execute-api:ManageConnections"
+    return f"{call.prefix}:{call.operation}"
+
+
+def _connection_arn(call: _RawCall, template: Template) -> str:
+    """The ARN `arn:aws:execute-api:...:<api id>/<stage>/<METHOD>/@connections/<id>` IAM checks."""
+    apis = [
+        logical_id
+        for logical_id, resource in template.resources("AWS::ApiGatewayV2::Api").items()
+        if resource.get("Properties", {}).get("ProtocolType") == "WEBSOCKET"
+    ]
+    stages = list(template.resources("AWS::ApiGatewayV2::Stage"))
+    if len(apis) != 1 or len(stages) != 1:
+        raise PolicyError(f"{call.principal}: expected one WebSocket API and stage, found {apis}, {stages}")
+    api_id, stage = template.ref(apis[0]), template.ref(stages[0])
+    method = _CONNECTION_METHODS[call.operation]
+    return (
+        f"arn:aws:execute-api:{template.region}:{template.account_id}:{api_id}/{stage}/{method}"
+        f"/@connections/{call.params['ConnectionId']}"
+    )
 
 
 def _requests(call: _RawCall, template: Template, owners: _TokenOwners | None) -> list[Request]:
@@ -293,6 +364,8 @@ def _requests(call: _RawCall, template: Template, owners: _TokenOwners | None) -
             )
             for entry in params.get("Entries", [])
         ]
+    elif call.prefix == "execute-api" and call.operation in _CONNECTION_METHODS:
+        return [(_connection_arn(call, template), {})]
     elif call.prefix == "states":
         if "taskToken" in params and owners is not None:
             return [(owners.owner(params["taskToken"]), {})]

@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from serverlesspresso.aws import events_client, sfn_client
-from serverlesspresso.dependencies import order_repository, shop_config_store
+from serverlesspresso.dependencies import change_feed, order_repository, shop_config_store
 from serverlesspresso.identity import Caller, Unauthenticated, caller_from_claims
 from serverlesspresso.models import OrderState
 from serverlesspresso.observability import logger, metrics, tracer
@@ -156,6 +156,7 @@ def put_order(order_id: OrderId, caller: CurrentCaller) -> dict[str, Any]:
         orders=order_repository(),
         shop=shop_config_store(),
         sfn=sfn_client(),
+        changes=change_feed(),
     )
 
 
@@ -163,7 +164,12 @@ def put_order(order_id: OrderId, caller: CurrentCaller) -> dict[str, Any]:
 def delete_order(order_id: OrderId, caller: CurrentCaller) -> dict[str, Any]:
     """The owner cancels, before a barista has started making it."""
     return cancel_by_customer(
-        caller, order_id, orders=order_repository(), sfn=sfn_client(), read_request=no_body
+        caller,
+        order_id,
+        orders=order_repository(),
+        sfn=sfn_client(),
+        changes=change_feed(),
+        read_request=no_body,
     )
 
 
@@ -185,21 +191,23 @@ def get_orders(
 def make_order(order_id: OrderId, caller: CurrentBarista) -> dict[str, Any]:
     """A barista claims the order (baristaId)."""
     no_body()
-    return claim_order(caller, order_id, orders=order_repository())
+    return claim_order(caller, order_id, orders=order_repository(), changes=change_feed())
 
 
 @app.post("/orders/<orderId>/unmake")
 def unmake_order(order_id: OrderId, caller: CurrentBarista) -> dict[str, Any]:
     """The barista who claimed the order releases it."""
     no_body()
-    return release_order(caller, order_id, orders=order_repository())
+    return release_order(caller, order_id, orders=order_repository(), changes=change_feed())
 
 
 @app.post("/orders/<orderId>/complete")
 def post_complete(order_id: OrderId, caller: CurrentBarista) -> dict[str, Any]:
     """A barista completes the order; resumes the second wait with success."""
     no_body()
-    return complete_order(caller, order_id, orders=order_repository(), sfn=sfn_client())
+    return complete_order(
+        caller, order_id, orders=order_repository(), sfn=sfn_client(), changes=change_feed()
+    )
 
 
 @app.post("/orders/<orderId>/cancel")
@@ -207,7 +215,9 @@ def post_cancel(order_id: OrderId, caller: CurrentBarista) -> dict[str, Any]:
     """A barista cancels the order (optional BaristaCancelRequest); resumes the current wait with failure."""
     request = read_optional_body(app.current_event, BaristaCancelRequest)
     reason = request.reason if request else None
-    return cancel_by_barista(caller, order_id, orders=order_repository(), sfn=sfn_client(), reason=reason)
+    return cancel_by_barista(
+        caller, order_id, orders=order_repository(), sfn=sfn_client(), changes=change_feed(), reason=reason
+    )
 
 
 # --------------------------------------------------------------------------------------- shop config
@@ -222,7 +232,7 @@ def get_config(caller: CurrentCaller) -> dict[str, Any]:
 def put_config(caller: CurrentBarista) -> dict[str, Any]:
     """A barista changes some of isOpen, maxInFlight, maxOpenOrdersPerCustomer, menu (ShopConfigUpdate)."""
     update = read_body(app.current_event, ShopConfigUpdate, max_bytes=MAX_CONFIG_BODY_BYTES)
-    return update_shop_config(caller, update, shop=shop_config_store()).model_dump()
+    return update_shop_config(caller, update, shop=shop_config_store(), changes=change_feed()).model_dump()
 
 
 # ------------------------------------------------------------------------------------------- errors

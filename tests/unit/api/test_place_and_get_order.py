@@ -27,6 +27,7 @@ PUBLIC_FIELDS = {
     "updatedAt",
     "timeline",
     "endReason",
+    "version",  # increases with every write: the push channel's messages carry it too
 }
 
 
