@@ -19,6 +19,9 @@ class Settings:
     # The workflow's capacity when the shop item has no maxInFlight (template parameter
     # DefaultMaxInFlight); only the API reads it, to show the effective value.
     default_max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    # Whether POST /orders needs an admission code when the shop item does not say (template parameter
+    # RequireAdmission); only the API reads it.
+    default_require_admission: bool = False
 
 
 @cache
@@ -30,6 +33,7 @@ def get_settings() -> Settings:
             config_table_name=os.environ["CONFIG_TABLE_NAME"],
             event_bus_name=os.environ["EVENT_BUS_NAME"],
             default_max_in_flight=int(os.environ.get("DEFAULT_MAX_IN_FLIGHT", DEFAULT_MAX_IN_FLIGHT)),
+            default_require_admission=os.environ.get("REQUIRE_ADMISSION", "false").lower() == "true",
         )
     except KeyError as missing:
         raise RuntimeError(f"environment variable {missing} is not set (see template.yaml Globals)") from None
