@@ -104,3 +104,13 @@ bench: $(VENV)/.installed $(TOOLS)/.installed
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/local_timeouts.py
+
+# A URL, as the last line, that opens a screen of the running `make local` already signed in (once):
+#   make -s link SCREEN=order USER=alice           the order app
+#   make -s link SCREEN=barista USER=bob           the barista board (ROLE=barista by default)
+#   make -s link SCREEN=display USER=screen        the display            [ROLE=... API_PORT=3000]
+SCREEN ?= order
+.PHONY: link
+link: $(VENV)/.installed
+	@$(BIN)/python -m local.web.link --screen "$(SCREEN)" --user "$(USER)" $(call given,ROLE,--role) \
+	  $(call given,API_PORT,--api-port)

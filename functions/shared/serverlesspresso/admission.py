@@ -19,7 +19,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
@@ -36,7 +36,7 @@ CODE_PATTERN = re.compile(rf"^(\d{{1,12}})-([A-Z2-7]{{{_TAG_LENGTH}}})$")
 class AdmissionRefused(Exception):
     """POST /orders without a valid current admission code; `reason` says which way it failed."""
 
-    MESSAGES = {
+    MESSAGES: ClassVar[dict[str, str]] = {
         "missing": "scan the QR code on the coffee bar's screen to order",
         "forged": "this admission code is not valid; scan the QR code on the coffee bar's screen",
         "expired": "this admission code has expired; scan the QR code on the coffee bar's screen again",

@@ -137,7 +137,11 @@ class ShopConfigStore:
     """The shop item in the config table (a different table from the orders, hence its own class)."""
 
     def __init__(
-        self, table_name: str, client: Any, default_max_in_flight: int, default_require_admission: bool = False
+        self,
+        table_name: str,
+        client: Any,
+        default_max_in_flight: int,
+        default_require_admission: bool = False,
     ) -> None:
         self.table_name = table_name
         self.client = client

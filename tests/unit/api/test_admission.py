@@ -76,7 +76,9 @@ def test_a_used_up_code_is_refused_with_a_clear_message(api: Api, orders_table: 
         (lambda desk: "12345-ABCDEFGHIJKLMNOP", "forged", "not valid"),
         (lambda desk: "<script>", "forged", "not valid"),
         (
-            lambda desk: desk.code_for(desk._window(datetime.now(UTC) - timedelta(seconds=3 * WINDOW_SECONDS))),
+            lambda desk: desk.code_for(
+                desk._window(datetime.now(UTC) - timedelta(seconds=3 * WINDOW_SECONDS))
+            ),
             "expired",
             "expired",
         ),
