@@ -23,7 +23,6 @@ document.getElementById("who").textContent = me["cognito:username"] || "";
 const book = new OrderBook();
 let shop = null;
 let shownBoard = null;
-let shownShop = null;
 
 if (!groupsOf(token).includes("barista")) {
   render(lanes, h("section", { class: "card center" }, h("h2", {}, "Baristas only"), h("p", {}, "Sign in with a barista account to use the board.")));
@@ -68,7 +67,7 @@ async function act(order, action, done) {
     book.put(await api.post(`/orders/${encodeURIComponent(order.orderId)}/${action}`));
     if (done) say(done);
   } catch (error) {
-    if (error instanceof ApiError && error.status === 409) say(`Order #${order.orderNumber}: ${error.message.replace(/^order \S+ /, "")}.`);
+    if (error instanceof ApiError && error.status === 409) say(`Order #${order.orderNumber} ${error.message.replace(/^order \S+ /, "")}.`);
     else if (error instanceof ApiError && error.status === 410) say(`Order #${order.orderNumber} has already ended.`);
     else say(error.message);
     await resync().catch(() => {});
@@ -172,28 +171,28 @@ function lane(id, title, orders, kind, empty) {
   );
 }
 
-function shopControls() {
-  const inFlight = `${shop.ordersInFlight} of ${shop.maxInFlight} orders in progress`;
-  return [
-    h("span", { class: `shop-state ${shop.isOpen ? "open" : "closed"}` }, shop.isOpen ? "Open" : "Closed", ` · ${inFlight}`),
-    h("button", { class: shop.isOpen ? "secondary" : "primary", onclick: toggleShop }, shop.isOpen ? "Close the shop" : "Open the shop"),
-    h(
-      "form",
-      { class: "capacity-form", onsubmit: setCapacity },
-      h("label", { for: "capacity" }, "Capacity"),
-      h("input", { id: "capacity", name: "capacity", type: "number", min: 1, max: 1000, value: shop.maxInFlight, inputmode: "numeric" }),
-      h("button", { type: "submit", class: "secondary" }, "Set"),
-    ),
-  ];
+// Built once and updated in place, so the button pressed or the field being typed in keeps its focus.
+const shopState = h("span", { class: "shop-state" });
+const toggleButton = h("button", { onclick: () => toggleShop() });
+const capacityInput = h("input", { id: "capacity", name: "capacity", type: "number", min: 1, max: 1000, inputmode: "numeric" });
+render(
+  controls,
+  shopState,
+  toggleButton,
+  h("form", { class: "capacity-form", onsubmit: setCapacity }, h("label", { for: "capacity" }, "Capacity"), capacityInput, h("button", { type: "submit", class: "secondary" }, "Set")),
+);
+
+function showShop() {
+  shopState.textContent = `${shop.isOpen ? "Open" : "Closed"} · ${shop.ordersInFlight} of ${shop.maxInFlight} orders in progress`;
+  shopState.className = `shop-state ${shop.isOpen ? "open" : "closed"}`;
+  toggleButton.textContent = shop.isOpen ? "Close the shop" : "Open the shop";
+  toggleButton.className = shop.isOpen ? "secondary" : "primary";
+  if (document.activeElement !== capacityInput) capacityInput.value = shop.maxInFlight;
 }
 
 function update() {
   if (!shop) return;
-  const shopKey = JSON.stringify([shop.isOpen, shop.ordersInFlight, shop.maxInFlight]);
-  if (shopKey !== shownShop && !controls.contains(document.activeElement)) {
-    shownShop = shopKey;
-    render(controls, shopControls());
-  }
+  showShop();
   const { waiting, making, ready } = lanesOf();
   const boardKey = JSON.stringify([waiting, making, ready].map((orders) => orders.map((o) => [o.orderId, o.state, o.baristaId])));
   if (boardKey === shownBoard) return;

@@ -32,6 +32,7 @@ if (here.searchParams.has("admission")) {
 
 const state = { shop: null, order: null, problem: null, busy: false, choice: { drink: null, modifiers: new Set() } };
 let shownKey = null;
+let restoreChecked = false;
 
 // ------------------------------------------------------------------------------------ data
 async function resync() {
@@ -45,8 +46,10 @@ async function resync() {
       if (!(error instanceof ApiError) || ![403, 404].includes(error.status)) throw error;
       forgetOrder();
     }
-  } else if (!state.order) {
-    // A reload on another tab, or storage cleared: the newest open order of mine, if any.
+  } else if (!restoreChecked) {
+    // First read after loading with nothing stored (storage cleared, another browser): the newest
+    // open order of mine, if any. Only then: an order placed elsewhere later is not pulled in.
+    restoreChecked = true;
     const mine = await api.get("/orders?limit=5");
     const open = mine.orders.find((order) => !TERMINAL.has(order.state));
     if (open) setOrder(open);
@@ -143,7 +146,7 @@ function problemFor(error) {
   if (error.status === 409 && body.maxOpenOrdersPerCustomer) {
     return {
       title: "Too many open orders",
-      detail: `You already have ${body.maxOpenOrdersPerCustomer} open orders. Wait for one to finish, then order again.`,
+      detail: `You already have ${plural(body.maxOpenOrdersPerCustomer, "open order")}. Wait for one to finish, then order again.`,
     };
   }
   if (error.status === 410) return { title: "This order has ended", detail: body.message };
@@ -151,6 +154,10 @@ function problemFor(error) {
 }
 
 // ------------------------------------------------------------------------------------- views
+function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
 function capacityLeft(shop) {
   return Math.max(0, shop.maxInFlight - shop.ordersInFlight);
 }
@@ -342,6 +349,10 @@ setInterval(() => {
   const order = state.order;
   const bar = document.getElementById("time-left");
   if (!order || !bar || !CHOOSING.has(order.state)) return;
+  if (order.state === "PLACED") {
+    document.getElementById("time-left-text").textContent = "Starting…"; // the wait has not begun yet
+    return;
+  }
   const left = config.waits.customerSeconds - secondsSince(enteredAt(order, "WAITING_FOR_CUSTOMER"));
   bar.value = Math.max(0, left);
   document.getElementById("time-left-text").textContent = left > 0 ? clock(left) : "Time's up";
