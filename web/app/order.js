@@ -215,7 +215,7 @@ function menuView() {
       { class: "countdown" },
       h("label", { for: "time-left" }, "Time left to order"),
       h("progress", { id: "time-left", max: config.waits.customerSeconds, value: config.waits.customerSeconds }),
-      h("span", { id: "time-left-text", class: "clock" }, clock(config.waits.customerSeconds)),
+      h("span", { id: "time-left-text", class: "clock" }, "Starting…"), // the ticker below sets the time
     ),
     h(
       "form",
