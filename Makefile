@@ -2,7 +2,8 @@
 #   make test    lint + type-check + template checks + every test
 #   make build   sam build (needs a Python 3.13 interpreter, found via pyenv)
 #   make demo    a rush at the coffee bar on the embedded local engine  [CUSTOMERS=30 TIME_SCALE=0.02 SEED=7]
-#   make local   the whole stack on loopback, foreground  [PORT=4566 API_PORT=3000 TIME_SCALE=1]
+#   make local   the whole stack on loopback, foreground  [PORT=4566 API_PORT=3000 PUSH_PORT=3001 TIME_SCALE=1]
+#   make watch   print the push channel's messages for a user  USER=alice [ROLE=barista|display]
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -84,11 +85,17 @@ token: $(VENV)/.installed
 # on only when given (command line or environment), so each default lives in one place: the script.
 given = $(if $(filter command line environment%,$(origin $(1))),$(2) $($(1)))
 
+# The push channel's messages for one user, one JSON line each, against `make local`:
+#   make watch USER=alice            a customer's feed      make watch USER=bob ROLE=barista  every order
+.PHONY: watch
+watch: $(VENV)/.installed
+	@$(BIN)/python -m local.push.watch "$(USER)" --role "$(ROLE)" $(call given,PUSH_URL,--url)
+
 .PHONY: local demo
 # The tools venv too: the README's walkthrough against `make local` uses its AWS CLI.
 local: $(VENV)/.installed $(TOOLS)/.installed
 	@$(BIN)/python -m local.cli $(call given,PORT,--port) $(call given,API_PORT,--api-port) \
-	  $(call given,TIME_SCALE,--time-scale)
+	  $(call given,PUSH_PORT,--push-port) $(call given,TIME_SCALE,--time-scale)
 
 demo: $(VENV)/.installed
 	@$(BIN)/python -m local.demo $(call given,CUSTOMERS,--customers) $(call given,TIME_SCALE,--time-scale) \

@@ -16,10 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +40,10 @@ TOKEN_LIFETIME_SECONDS = 7 * 24 * 3600  # a week: "at least a day" with room for
 ROLES = ("customer", "barista", "display")
 # Role -> Cognito group, = serverlesspresso.identity's BARISTA_GROUP / DISPLAY_GROUP and the template's
 # BaristaGroup / DisplayGroup. A customer is in no group.
-ROLE_GROUPS = {"barista": "barista", "display": "display"}
-BARISTA_GROUP = ROLE_GROUPS["barista"]
+BARISTA_GROUP = "barista"  # = serverlesspresso.identity.BARISTA_GROUP and the template's BaristaGroup
+DISPLAY_GROUP = "display"  # = serverlesspresso.identity.DISPLAY_GROUP and the template's DisplayGroup
+ROLE_GROUPS = {"barista": BARISTA_GROUP, "display": DISPLAY_GROUP}
+JWKS_PATH = "/.well-known/jwks.json"  # where Cognito serves a pool's keys, under its issuer
 LOGIN_TICKET_USE = "login-ticket"  # a `make link` ticket: signs in once at /oauth2/authorize, no API access
 LOGIN_TICKET_LIFETIME_SECONDS = 600
 _SUB_NAMESPACE = uuid.UUID("8f6c1c52-4d0e-4a8e-9a57-2f3c6b1d0e11")
@@ -77,7 +81,7 @@ class LocalIdp:
     def issue_token(
         self, user: str, role: str = "customer", *, lifetime_seconds: int = TOKEN_LIFETIME_SECONDS
     ) -> str:
-        """A Cognito-ID-token-like JWT for `user` (stable sub per name); the barista role adds the group."""
+        """A Cognito-ID-token-like JWT for `user` (stable sub per name); barista, display add their group."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}, not {role!r}")
         if not user or not user.strip():
@@ -160,6 +164,60 @@ class LocalIdp:
             claims={name: authorizer_claim_value(v) for name, v in claims.items()},
             scopes=scope.split() if isinstance(scope, str) else None,
         )
+
+
+class JwksServer:
+    """Serves the local key set over HTTP at /.well-known/jwks.json, as Cognito does for a user pool.
+
+    The push channel's $connect fetches keys from its JWKS_URL exactly as on AWS (PyJWT fetches
+    http(s) URLs only), so locally that URL points here.
+    """
+
+    def __init__(self, idp: LocalIdp, host: str = "127.0.0.1", port: int = 0) -> None:
+        body = json.dumps(idp.jwks()).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                found = self.path.split("?", 1)[0] == JWKS_PATH
+                self.send_response(200 if found else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body) if found else 0))
+                self.end_headers()
+                if found:
+                    self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The JWKS URL (http://HOST:PORT/.well-known/jwks.json)."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}{JWKS_PATH}"
+
+    def start(self) -> JwksServer:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-jwks", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and free the port."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> JwksServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
 def user_sub(user: str) -> str:

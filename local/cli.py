@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
     from local.engine import LocalEngine
+    from local.push.server import LocalPush
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_MOTO_PORT = 4566  # the port AWS-emulator users expect (`--endpoint-url http://127.0.0.1:4566`)
@@ -58,12 +59,19 @@ class PortInUse(RuntimeError):
 
 @dataclass
 class LocalStack:
-    """A running stack: patched moto server, provisioned engine with its dispatcher, the HTTP API."""
+    """A running stack: patched moto server, provisioned engine with its dispatcher, the HTTP API and
+    the push channel (WebSocket)."""
 
     endpoint_url: str
     engine: LocalEngine
     api: LocalApi | None
     moto: ThreadedMotoServer
+    push: LocalPush | None = None
+
+    @property
+    def push_url(self) -> str | None:
+        """The screens' pushUrl (ws://HOST:PORT), or None when the template declares no WebSocket API."""
+        return self.push.url if self.push is not None else None
 
     @classmethod
     def start(
@@ -73,42 +81,65 @@ class LocalStack:
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_MOTO_PORT,
         api_port: int = DEFAULT_API_PORT,
+        push_port: int | None = None,
         time_scale: float = 1.0,
         api_log: Callable[[str], None] | None = None,
+        push_log: Callable[[str], None] | None = None,
         idp: LocalIdp | None = None,
     ) -> LocalStack:
-        """Start everything (port 0: any free port); the API only if the template declares HttpApi routes.
+        """Start everything (port 0: any free port); the API only if the template declares HttpApi routes,
+        the push channel only if it declares WebSocket routes.
 
+        `push_port` defaults to the API's port + 1 (any free port when the API's is 0).
         `api_log` receives the API's access-log lines (default: the API server's own, on stderr);
-        `idp` signs and checks the API's tokens (default: the key in .local/jwt that `make token` uses).
+        `push_log` the push server's connection lines (default: none);
+        `idp` signs and checks the tokens (default: the key in .local/jwt that `make token` uses).
         """
         from local.engine import LocalEngine
+        from local.push.server import LocalPush, websocket_routes
         from local.server import start_server
+        from local.template import Template
 
+        if push_port is None:
+            push_port = api_port + 1 if api_port else 0
+        wants_push = websocket_routes(Template.load(template)).connect is not None
         # moto's server thread would wait for ever on a port it cannot bind: refuse early instead.
-        for needed in (port, api_port):
+        for needed in (port, api_port, push_port if wants_push else 0):
             _require_free_port(host, needed)
+        idp = idp or LocalIdp()
+        push = LocalPush(idp, host=host, port=push_port, log_line=push_log) if wants_push else None
         moto, endpoint_url = start_server(port, host)
         engine: LocalEngine | None = None
         try:
-            engine = LocalEngine.provision(template, time_scale=time_scale, endpoint_url=endpoint_url)
+            engine = LocalEngine.provision(
+                template,
+                time_scale=time_scale,
+                endpoint_url=endpoint_url,
+                function_env=push.function_env if push is not None else None,
+            )
             engine.dispatcher.start()
             api: LocalApi | None = None
+            site = WebSite(idp, time_scale=time_scale)  # the screens, served beside the API
             if api_definition(engine.template).routes:
-                idp = idp or LocalIdp()
-                site = WebSite(idp, time_scale=time_scale)  # the screens, served beside the API
                 api = _Api(engine, host=host, port=api_port, idp=idp, log_line=api_log, site=site)
                 api.start()
+            if push is not None:
+                push.start(engine)
+                site.push_url = push.url  # the screens' pushUrl (runtime-config.json)
         except BaseException:  # a half-started stack must not keep threads or the port
+            if push is not None:
+                push.stop()
             if engine is not None:
                 engine.close()
             moto.stop()
             raise
-        return cls(endpoint_url, engine, api, moto)
+        return cls(endpoint_url, engine, api, moto, push)
 
     def close(self) -> None:
-        """Stop the API, the dispatcher and every running execution, then the moto server."""
+        """Stop the push channel, the API, the dispatcher and every running execution, then moto."""
         try:
+            if self.push is not None:
+                self.push.stop()
             if self.api is not None:
                 self.api.stop()
             self.engine.close()
@@ -348,6 +379,8 @@ def _banner(stack: LocalStack, time_scale: float) -> list[str]:
         )
     else:
         lines.append("HTTP API          not served: template.yaml declares no HttpApi routes")
+    if stack.push_url is not None:
+        lines.append(f"Push (WebSocket)  {stack.push_url}  (watch: make watch USER=alice | ROLE=barista)")
     waits = f"customer {scale_seconds(300, time_scale)} s, barista {scale_seconds(900, time_scale)} s"
     lines.append(f"Time scale        {time_scale:g}  (waits: {waits})")
     lines.append(
@@ -372,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default=DEFAULT_HOST, help="interface to listen on (default: loopback)")
     parser.add_argument("--port", type=int, default=DEFAULT_MOTO_PORT, help="AWS endpoint port (moto)")
     parser.add_argument("--api-port", type=int, default=DEFAULT_API_PORT, help="HTTP API port")
+    parser.add_argument("--push-port", type=int, default=None, help="WebSocket port (default: API port + 1)")
     parser.add_argument(
         "--time-scale",
         type=positive_number,
@@ -411,11 +445,16 @@ def _serve(args: argparse.Namespace, console: Console, stop: threading.Event) ->
             host=args.host,
             port=args.port,
             api_port=args.api_port,
+            push_port=args.push_port,
             time_scale=args.time_scale,
             api_log=None if args.quiet else (lambda text: console.line("api", text)),
+            push_log=None if args.quiet else (lambda text: console.line("push", text)),
         )
     except PortInUse as error:
-        print(f"error: {error}; choose others, e.g. make local PORT=4567 API_PORT=3001", file=sys.stderr)
+        print(
+            f"error: {error}; choose others, e.g. make local PORT=4567 API_PORT=3005 PUSH_PORT=3006",
+            file=sys.stderr,
+        )
         return 2
     activity = None if args.quiet else ActivityLog(stack.engine, console)
     try:

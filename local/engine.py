@@ -94,8 +94,13 @@ class LocalEngine:
         stack_name: str = DEFAULT_STACK_NAME,
         parameter_overrides: Mapping[str, str] | None = None,
         execution_namer: Callable[[Mapping[str, Any]], str] = execution_name,
+        function_env: Mapping[str, str] | None = None,
     ) -> LocalEngine:
-        """Create everything the template declares; see the module docstring for the two modes."""
+        """Create everything the template declares; see the module docstring for the two modes.
+
+        `function_env` is added to every function's environment (over the template's), e.g. the local
+        push server's endpoints (local/push/server.py, LocalPush.function_env).
+        """
         moto_patches.apply()  # in-process moto (mock_aws or a ThreadedMotoServer in this process)
         if endpoint_url is None:
             _require_in_process_mock()
@@ -108,8 +113,9 @@ class LocalEngine:
             aws_access_key_id="testing", aws_secret_access_key="testing", region_name=template.region
         )
         clients = {service: session.client(service, endpoint_url=endpoint_url) for service in SERVICES}
-        function_env = {"AWS_ENDPOINT_URL": endpoint_url} if endpoint_url else {}
-        provisioned = provision(template, clients, time_scale=time_scale, function_env=function_env)
+        extra_env = {"AWS_ENDPOINT_URL": endpoint_url} if endpoint_url else {}
+        extra_env |= dict(function_env or {})
+        provisioned = provision(template, clients, time_scale=time_scale, function_env=extra_env)
         return cls(
             template,
             clients,

@@ -56,6 +56,7 @@ _NAME_PROPERTY: dict[str, tuple[str, int]] = {
     "AWS::SQS::Queue": ("QueueName", 80),
     "AWS::SNS::Topic": ("TopicName", 256),
     "AWS::Logs::LogGroup": ("LogGroupName", 512),
+    "AWS::ApiGatewayV2::Stage": ("StageName", 128),
 }
 
 

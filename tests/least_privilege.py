@@ -15,7 +15,10 @@ Each call becomes one request per resource it touches - (principal, IAM action, 
 context): the table ARN (`.../index/<name>` when a Query or Scan reads an index); the bus ARN, once per
 PutEvents entry, with `events:source` and `events:detail-type`; for the task-token actions the ARN of
 the state machine that issued the token (looked up in the executions' histories), which is what the
-template's statements for SendTaskSuccess/Failure are scoped to.
+template's statements for SendTaskSuccess/Failure are scoped to; for the WebSocket management API
+(PostToConnection, GetConnection, DeleteConnection: IAM action `execute-api:ManageConnections`) the
+ARN `arn:aws:execute-api:<region>:<account>:<api id>/<stage>/<METHOD>/@connections/<id>` of the
+template's WebSocket API and stage.
 
 Checking (`Policies`): the template is expanded by the SAM translator (tests/sam_translate.py, run with
 the SAM CLI's interpreter in .venv-tools), so policy templates and the policies SAM generates count as
@@ -165,7 +168,7 @@ class CallRecorder:
         template = self.engine.template
         owners = _TokenOwners(self.engine) if any(_is_token_call(c) for c in raw) else None
         return [
-            AwsCall(c.principal, f"{c.prefix}:{c.operation}", resource, context)
+            AwsCall(c.principal, _iam_action(c), resource, context)
             for c in raw
             for resource, context in _requests(c, template, owners)
         ]
@@ -269,6 +272,34 @@ def _values_of(node: Any, key: str) -> Iterator[str]:
 
 Request = tuple[str, dict[str, str]]  # (resource ARN, condition context)
 
+# The WebSocket management API's operations: one IAM action, the HTTP method in the resource ARN.
+_CONNECTION_METHODS = {"PostToConnection": "POST", "GetConnection": "GET", "DeleteConnection": "DELETE"}
+
+
+def _iam_action(call: _RawCall) -> str:
+    """The IAM action a call is authorised as (the operation's name, except where IAM groups them)."""
+    if call.prefix == "execute-api" and call.operation in _CONNECTION_METHODS:
+        return "execute-api:ManageConnections"
+    return f"{call.prefix}:{call.operation}"
+
+
+def _connection_arn(call: _RawCall, template: Template) -> str:
+    """The ARN `arn:aws:execute-api:...:<api id>/<stage>/<METHOD>/@connections/<id>` IAM checks."""
+    apis = [
+        logical_id
+        for logical_id, resource in template.resources("AWS::ApiGatewayV2::Api").items()
+        if resource.get("Properties", {}).get("ProtocolType") == "WEBSOCKET"
+    ]
+    stages = list(template.resources("AWS::ApiGatewayV2::Stage"))
+    if len(apis) != 1 or len(stages) != 1:
+        raise PolicyError(f"{call.principal}: expected one WebSocket API and stage, found {apis}, {stages}")
+    api_id, stage = template.ref(apis[0]), template.ref(stages[0])
+    method = _CONNECTION_METHODS[call.operation]
+    return (
+        f"arn:aws:execute-api:{template.region}:{template.account_id}:{api_id}/{stage}/{method}"
+        f"/@connections/{call.params['ConnectionId']}"
+    )
+
 
 def _requests(call: _RawCall, template: Template, owners: _TokenOwners | None) -> list[Request]:
     """What IAM authorises for the call: each resource ARN with the condition keys it is checked with."""
@@ -293,6 +324,8 @@ def _requests(call: _RawCall, template: Template, owners: _TokenOwners | None) -
             )
             for entry in params.get("Entries", [])
         ]
+    elif call.prefix == "execute-api" and call.operation in _CONNECTION_METHODS:
+        return [(_connection_arn(call, template), {})]
     elif call.prefix == "states":
         if "taskToken" in params and owners is not None:
             return [(owners.owner(params["taskToken"]), {})]

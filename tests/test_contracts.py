@@ -292,6 +292,9 @@ def test_the_recorder_sees_every_principal_make_its_calls(
         ("WaitingCompletionFunction", "dynamodb:UpdateItem", tables["OrdersTable"]),
         ("WaitingCompletionFunction", "events:PutEvents", bus),
         ("OrderEndedFunction", "dynamodb:UpdateItem", tables["OrdersTable"]),
+        ("OrderEndedFunction", "events:PutEvents", bus),  # OrderManager.OrderChanged
+        ("PushFanOutFunction", "dynamodb:GetItem", tables["OrdersTable"]),
+        ("PushFanOutFunction", "dynamodb:Query", f"{tables['ConnectionsTable']}/index/ByAudience"),
     } <= recorded
     # And PutEvents is recorded with the condition keys IAM would see
     assert {
@@ -305,6 +308,7 @@ def test_the_recorder_sees_every_principal_make_its_calls(
         "WorkflowStartedFunction",
         "WaitingCompletionFunction",
         "OrderEndedFunction",
+        "PushFanOutFunction",
     }
 
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from serverlesspresso.admission import AdmissionRefused
 from serverlesspresso.aws import events_client, sfn_client
-from serverlesspresso.dependencies import admission_desk, order_repository, shop_config_store
+from serverlesspresso.dependencies import admission_desk, change_feed, order_repository, shop_config_store
 from serverlesspresso.identity import Caller, Unauthenticated, caller_from_claims
 from serverlesspresso.models import OrderState
 from serverlesspresso.observability import logger, metrics, tracer
@@ -143,13 +143,16 @@ def put_order(
         orders=order_repository(),
         shop=shop_config_store(),
         sfn=sfn_client(),
+        changes=change_feed(),
     )
 
 
 @app.delete("/orders/<orderId>")
 def delete_order(order_id: OrderId, caller: CurrentCaller) -> dict[str, Any]:
     """The owner cancels, before a barista has started making it."""
-    return cancel_by_customer(caller, order_id, orders=order_repository(), sfn=sfn_client())
+    return cancel_by_customer(
+        caller, order_id, orders=order_repository(), sfn=sfn_client(), changes=change_feed()
+    )
 
 
 @app.get("/orders")
@@ -168,19 +171,21 @@ def get_orders(
 @app.post("/orders/<orderId>/make")
 def make_order(order_id: OrderId, caller: CurrentCaller) -> dict[str, Any]:
     """A barista claims the order (baristaId)."""
-    return claim_order(caller, order_id, orders=order_repository())
+    return claim_order(caller, order_id, orders=order_repository(), changes=change_feed())
 
 
 @app.post("/orders/<orderId>/unmake")
 def unmake_order(order_id: OrderId, caller: CurrentCaller) -> dict[str, Any]:
     """The barista who claimed the order releases it."""
-    return release_order(caller, order_id, orders=order_repository())
+    return release_order(caller, order_id, orders=order_repository(), changes=change_feed())
 
 
 @app.post("/orders/<orderId>/complete")
 def post_complete(order_id: OrderId, caller: CurrentCaller) -> dict[str, Any]:
     """A barista completes the order; resumes the second wait with success."""
-    return complete_order(caller, order_id, orders=order_repository(), sfn=sfn_client())
+    return complete_order(
+        caller, order_id, orders=order_repository(), sfn=sfn_client(), changes=change_feed()
+    )
 
 
 @app.post("/orders/<orderId>/cancel")
@@ -189,7 +194,9 @@ def post_cancel(
 ) -> dict[str, Any]:
     """A barista cancels the order; resumes the current wait with failure."""
     reason = request.reason if request else None
-    return cancel_by_barista(caller, order_id, orders=order_repository(), sfn=sfn_client(), reason=reason)
+    return cancel_by_barista(
+        caller, order_id, orders=order_repository(), sfn=sfn_client(), changes=change_feed(), reason=reason
+    )
 
 
 # --------------------------------------------------------------------------------------- shop config
@@ -202,7 +209,7 @@ def get_config(caller: CurrentCaller) -> dict[str, Any]:
 @app.put("/config")
 def put_config(update: Annotated[ShopConfigUpdate, Body()], caller: CurrentCaller) -> dict[str, Any]:
     """A barista changes some of isOpen, maxInFlight, maxOpenOrdersPerCustomer, menu."""
-    return update_shop_config(caller, update, shop=shop_config_store()).model_dump()
+    return update_shop_config(caller, update, shop=shop_config_store(), changes=change_feed()).model_dump()
 
 
 @app.get("/admission")

@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from serverlesspresso.aws import sfn_client
-from serverlesspresso.dependencies import order_repository
+from serverlesspresso.dependencies import change_feed, order_repository
 from serverlesspresso.handling import handle_workflow_event
 from serverlesspresso.models import customer_wait_from
 from serverlesspresso.observability import logger, tracer
@@ -22,5 +22,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, s
     return handle_workflow_event(
         event,
         customer_wait_from,
-        lambda issued: keep_task_token(issued, orders=order_repository(), sfn=sfn_client()),
+        lambda issued: keep_task_token(
+            issued, orders=order_repository(), sfn=sfn_client(), changes=change_feed()
+        ),
     )

@@ -22,7 +22,8 @@ VIEWPORTS = {"order": PHONE, "barista": TABLET, "display": BIG_SCREEN}
 # The browser logs a failed fetch as a console error even when the page handles it: a 4xx the screen
 # explains, or a network failure a test caused (offline, a stalled connection) that shows "Reconnecting".
 _HANDLED_HTTP_ERROR = re.compile(
-    r"^Failed to load resource: (the server responded with a status of 4\d\d|net::ERR_(FAILED|INTERNET_DISCONNECTED))"
+    r"^(Failed to load resource: |WebSocket connection to '\S+' failed: Error in connection establishment: )"
+    r"(the server responded with a status of 4\d\d|net::ERR_(FAILED|INTERNET_DISCONNECTED))"
 )
 
 
@@ -40,7 +41,9 @@ class Screens:
     def start(self, time_scale: float = DEFAULT_TIME_SCALE) -> LocalStack:
         """Start the stack (once per test) with this time scale."""
         if self.stack is None:
-            self.stack = LocalStack.start(port=0, api_port=0, time_scale=time_scale, api_log=lambda line: None)
+            self.stack = LocalStack.start(
+                port=0, api_port=0, time_scale=time_scale, api_log=lambda line: None
+            )
             self._recording = recording(self.stack.engine)
             self._recorder = self._recording.__enter__()
         return self.stack
@@ -52,7 +55,9 @@ class Screens:
         assert stack.api is not None
         return stack.api.port
 
-    def open(self, screen: str, user: str, role: str | None = None, viewport: dict[str, int] | None = None) -> Any:
+    def open(
+        self, screen: str, user: str, role: str | None = None, viewport: dict[str, int] | None = None
+    ) -> Any:
         """A page showing `screen`, signed in as `user` through a one-time link, once it is live."""
         from playwright.sync_api import expect
 
@@ -81,7 +86,9 @@ class Screens:
     def __enter__(self) -> Screens:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         for context in self._contexts:
             context.close()
         if self.stack is not None:
@@ -131,6 +138,7 @@ def waiting_order(screens: Screens, customer: str, drink: str = "Flat white") ->
     path = f"/orders/{order['orderId']}"
     wait_until(lambda: api.call("PUT", path, {"drink": drink, "modifiers": []})[0] == 200, "submitted order")
     ready = wait_until(
-        lambda: (found := api.call("GET", path)[1])["state"] == "WAITING_FOR_BARISTA" and found, "queued order"
+        lambda: (found := api.call("GET", path)[1])["state"] == "WAITING_FOR_BARISTA" and found,
+        "queued order",
     )
     return int(ready["orderNumber"])

@@ -24,7 +24,9 @@ def test_a_claim_shows_as_taken_on_the_other_baristas_board(screens: Screens) ->
     bob.get_by_role("button", name=f"Make order {number}", exact=True).click()
 
     # Then Dave's board shows it taken, under Making, with every button disabled
-    card = dave.get_by_role("region", name=re.compile("^Making")).get_by_role("article", name=f"Order {number}", exact=True)
+    card = dave.get_by_role("region", name=re.compile("^Making")).get_by_role(
+        "article", name=f"Order {number}", exact=True
+    )
     expect(card).to_contain_text("Taken by another barista")
     for action in ("Complete", "Unmake", "Cancel"):
         expect(dave.get_by_role("button", name=f"{action} order {number}", exact=True)).to_be_disabled()
@@ -48,7 +50,9 @@ def test_the_barista_who_claims_second_is_told_and_sees_it_taken(screens: Screen
     # Then Dave is told another barista is making it, and once his board hears again it shows it taken
     expect(dave.locator("#notice")).to_have_text(f"Order #{number} is being made by another barista.")
     dave.unroute(QUEUE_READS)
-    card = dave.get_by_role("region", name=re.compile("^Making")).get_by_role("article", name=f"Order {number}", exact=True)
+    card = dave.get_by_role("region", name=re.compile("^Making")).get_by_role(
+        "article", name=f"Order {number}", exact=True
+    )
     expect(card).to_contain_text("Taken by another barista")
     expect(bob.get_by_role("region", name=re.compile("^Making"))).to_contain_text("You are making this")
 

@@ -56,7 +56,9 @@ def test_both_timeouts_are_told_apart_on_the_phone(screens: Screens) -> None:
     expect(phone.get_by_role("heading", name=re.compile(r"is waiting for a barista$"))).to_be_visible()
 
     # Then her phone says the barista missed it: another message than her own timeout
-    expect(phone.get_by_role("heading", name="Sorry, the barista missed your order")).to_be_visible(timeout=60_000)
+    expect(phone.get_by_role("heading", name="Sorry, the barista missed your order")).to_be_visible(
+        timeout=60_000
+    )
 
 
 def test_the_shop_closing_while_a_customer_is_on_the_menu(screens: Screens) -> None:

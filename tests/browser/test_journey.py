@@ -34,7 +34,9 @@ def test_a_coffee_goes_from_the_phone_over_the_board_to_the_display(screens: Scr
     expect(preparing.get_by_role("listitem")).to_have_text([re.compile(rf"^Order {number}Latteana")])
 
     # And the barista sees its card waiting, with drink, extras and the customer's name
-    card = board.get_by_role("region", name=re.compile("^Waiting")).get_by_role("article", name=f"Order {number}", exact=True)
+    card = board.get_by_role("region", name=re.compile("^Waiting")).get_by_role(
+        "article", name=f"Order {number}", exact=True
+    )
     expect(card).to_contain_text("Latte")
     expect(card).to_contain_text("Oat milk")
     expect(card).to_contain_text("for ana")
@@ -44,7 +46,9 @@ def test_a_coffee_goes_from_the_phone_over_the_board_to_the_display(screens: Scr
 
     # Then it moves to Making as hers, and the phone says it is being made
     making = board.get_by_role("region", name=re.compile("^Making"))
-    expect(making.get_by_role("article", name=f"Order {number}", exact=True)).to_contain_text("You are making this")
+    expect(making.get_by_role("article", name=f"Order {number}", exact=True)).to_contain_text(
+        "You are making this"
+    )
     expect(phone.get_by_role("heading", name="Your drink is being made")).to_be_visible()
 
     # When she completes it

@@ -172,5 +172,7 @@ def test_pages_and_assets_are_served_and_nothing_outside_them(site: WebSite) -> 
 def test_no_site_path_is_an_api_route() -> None:
     routes = api_definition(Template.load(TEMPLATE_PATH)).routes
     for path in SITE_PATHS:
-        assert not any(route.match(method, path) is not None for route in routes for method in ("GET", "POST"))
+        assert not any(
+            route.match(method, path) is not None for route in routes for method in ("GET", "POST")
+        )
     assert not any(route.path.startswith("/app/") for route in routes)

@@ -22,6 +22,7 @@ from serverlesspresso.models import (
     customer_wait_from,
     order_ended_from,
 )
+from serverlesspresso.push import Change, change_from
 from tests.helpers import REPO_ROOT, eventbridge_event_names, load_event
 
 ASL_PATH = REPO_ROOT / "statemachine" / "order_processor.asl.json"
@@ -34,6 +35,12 @@ SAMPLE_MAPPINGS: dict[str, tuple[Callable[[Any], Any], OrderState]] = {
     "order_timed_out": (order_ended_from, OrderState.TIMED_OUT),
     "shop_unavailable": (order_ended_from, OrderState.REJECTED),
     "order_cancelled": (order_ended_from, OrderState.CANCELLED),
+}
+# sample event -> the change the push fan-out reads from it (PushFanOutFunction's triggers)
+PUSH_SAMPLES: dict[str, Change] = {
+    "order_changed": Change("7c3f1b2e-5d4a-4e8b-9f0a-1b2c3d4e5f60", OrderState.SUBMITTED),
+    "barista_queue": Change("7c3f1b2e-5d4a-4e8b-9f0a-1b2c3d4e5f60", OrderState.WAITING_FOR_BARISTA),
+    "shop_changed": Change(),
 }
 
 
@@ -57,8 +64,17 @@ def test_new_order_sample_has_the_input_shape_the_workflow_reads() -> None:
 
 def test_every_sample_bus_event_except_the_trigger_has_a_mapping() -> None:
     # Given the EventBridge samples in events/, When they are listed, Then each one but the
-    # trigger is one of the workflow events mapped here (and so goes through its handler's tests)
-    assert set(eventbridge_event_names()) - {"new_order"} == set(SAMPLE_MAPPINGS)
+    # trigger is one of the workflow or push events mapped here (and so goes through its handler's tests)
+    assert set(eventbridge_event_names()) - {"new_order"} == set(SAMPLE_MAPPINGS) | set(PUSH_SAMPLES)
+
+
+@pytest.mark.parametrize("name", sorted(PUSH_SAMPLES))
+def test_push_sample_event_maps_to_the_change_it_announces(name: str) -> None:
+    # Given a sample of an event the push fan-out consumes, When it is parsed as the fan-out does
+    change = change_from(load_event(name))
+
+    # Then it names the order and the state it changed to (nothing for a shop change)
+    assert change == PUSH_SAMPLES[name]
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLE_MAPPINGS))

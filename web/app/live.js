@@ -102,12 +102,22 @@ export function startLiveFeed({ pushUrl, token, resync, onOrder, onShop, onStatu
     timer = setTimeout(poll, ok ? pollSeconds * 1000 : Math.max(pollSeconds * 1000, backoffMs()));
   }
 
+  // Back online (a phone changing networks): try now rather than when the backoff says.
+  function retryNow() {
+    if (stopped) return;
+    clearTimeout(timer);
+    if (!pushUrl) poll();
+    else if (!socket) connect();
+  }
+  window.addEventListener("online", retryNow);
+
   if (pushUrl) connect();
   else poll();
 
   return {
     stop() {
       stopped = true;
+      window.removeEventListener("online", retryNow);
       clearTimeout(timer);
       clearInterval(pinger);
       if (socket) socket.close();

@@ -6,6 +6,16 @@ from functools import cache
 from typing import Any
 
 import boto3
+from botocore.config import Config
+
+# A PostToConnection that takes longer than this is given up (and counted as failed), so one slow
+# call cannot hold the fan-out; one retry covers a dropped connection to API Gateway.
+PUSH_CLIENT_CONFIG = Config(
+    connect_timeout=1,
+    read_timeout=2,
+    retries={"max_attempts": 2, "mode": "standard"},
+    max_pool_connections=16,
+)
 
 
 @cache
@@ -24,3 +34,9 @@ def sfn_client() -> Any:
 def events_client() -> Any:
     """The EventBridge client (PutEvents)."""
     return boto3.client("events")
+
+
+@cache
+def push_client(endpoint_url: str) -> Any:
+    """The API Gateway management API client (PostToConnection) of the WebSocket API's stage."""
+    return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint_url, config=PUSH_CLIENT_CONFIG)

@@ -5,13 +5,17 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING
 
-from serverlesspresso.aws import dynamodb_client
+from serverlesspresso.aws import dynamodb_client, events_client
+from serverlesspresso.changes import ChangeFeed
 from serverlesspresso.orders import OrderRepository
-from serverlesspresso.settings import get_settings
+from serverlesspresso.settings import get_push_settings, get_settings
 
 if TYPE_CHECKING:
     from serverlesspresso.admission import AdmissionDesk
+    from serverlesspresso.connections import ConnectionStore
+    from serverlesspresso.push import ManagementApiPoster
     from serverlesspresso.shop import ShopConfigStore
+    from serverlesspresso.tokens import TokenVerifier
 
 
 @cache
@@ -42,3 +46,35 @@ def admission_desk() -> AdmissionDesk:
     from serverlesspresso.admission import AdmissionDesk
 
     return AdmissionDesk(get_settings().config_table_name, dynamodb_client())
+
+
+@cache
+def change_feed() -> ChangeFeed:
+    """Announces order and shop changes to the push channel, on the order bus."""
+    return ChangeFeed(events_client(), get_settings().event_bus_name)
+
+
+@cache
+def connection_store() -> ConnectionStore:
+    """The push channel's connections table."""
+    from serverlesspresso.connections import ConnectionStore
+
+    return ConnectionStore(get_push_settings().connections_table_name, dynamodb_client())
+
+
+@cache
+def token_verifier() -> TokenVerifier:
+    """Checks the ID tokens of the user pool's app client; its JWKS is cached with it."""
+    from serverlesspresso.tokens import TokenVerifier
+
+    settings = get_push_settings()
+    return TokenVerifier.for_pool(settings.token_issuer, settings.token_audience, settings.jwks_url)
+
+
+@cache
+def push_poster() -> ManagementApiPoster:
+    """PostToConnection on the WebSocket API's stage."""
+    from serverlesspresso.aws import push_client
+    from serverlesspresso.push import ManagementApiPoster
+
+    return ManagementApiPoster(push_client(get_push_settings().push_endpoint))

@@ -257,3 +257,56 @@ def order_ended_from(event: Any) -> OrderEnded:
         reason=reason,
         order_number=order_number,
     )
+
+
+# ------------------------------------------------------------------------------ push channel triggers
+class _OrderManagerEvent(EventBridgeModel):
+    """An event the API or a handler published (no execution ARN: not the workflow's)."""
+
+    source: Literal["awsserverlessda.serverlesspresso"]
+
+
+class OrderChangedDetail(BaseModel):
+    """Detail of OrderManager.OrderChanged: which order, and the state the write left it in."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    orderId: OrderId
+    state: OrderState
+
+
+class OrderChangedEvent(_OrderManagerEvent):
+    """EventBridge envelope of OrderManager.OrderChanged."""
+
+    detail_type: Literal["OrderManager.OrderChanged"] = Field(alias="detail-type")
+    detail: OrderChangedDetail
+
+
+class BaristaQueueDetail(BaseModel):
+    """The part of OrderManager.WaitingCompletion the push channel reads (the order is re-read)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    orderId: OrderId
+
+
+class BaristaQueueEvent(_OrderManagerEvent):
+    """EventBridge envelope of OrderManager.WaitingCompletion (an order joined the barista queue)."""
+
+    detail_type: Literal["OrderManager.WaitingCompletion"] = Field(alias="detail-type")
+    detail: BaristaQueueDetail
+
+
+class ShopChangedEvent(_OrderManagerEvent):
+    """EventBridge envelope of OrderManager.ShopChanged (PUT /config wrote the shop item)."""
+
+    detail_type: Literal["OrderManager.ShopChanged"] = Field(alias="detail-type")
+    detail: dict[str, Any]
+
+
+class PushTriggerEnvelope(BaseModel):
+    """Wrapper so one parse picks the right model by detail-type."""
+
+    event: Annotated[
+        OrderChangedEvent | BaristaQueueEvent | ShopChangedEvent, Field(discriminator="detail_type")
+    ]

@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from serverlesspresso.admission import AdmissionCode, AdmissionDesk
+from serverlesspresso.changes import ChangeFeed
 from serverlesspresso.identity import Caller
 from serverlesspresso.models import OrderState
 from serverlesspresso.orders import (
@@ -65,6 +66,7 @@ PUBLIC_ORDER_FIELDS = (
     "updatedAt",
     "timeline",
     "endReason",
+    "version",
     "customerName",  # what the barista calls out and the display may show: a name, nothing more
 )
 
@@ -180,6 +182,7 @@ def place_order(
         # token events are refused as stale and it ends by timing out, releasing its capacity slot.
         orders.reject_unstarted(order_id, f"not started: {type(failure).__name__}")
         raise OrderNotStarted(order_id) from None
+    ChangeFeed(events, bus_name).order_changed(order_id, OrderState.PLACED)
     return order_view(order)
 
 
@@ -200,6 +203,7 @@ def submit_drink(
     orders: OrderRepository,
     shop: ShopConfigStore,
     sfn: Any,
+    changes: ChangeFeed,
 ) -> dict[str, Any]:
     """The owner chooses the drink (checked against the menu); resumes the workflow's first wait."""
     _load_owned(caller, order_id, orders)
@@ -216,15 +220,20 @@ def submit_drink(
         output={"orderId": order_id, **choice},
         attributes=choice,
     )
+    changes.order_changed(order_id, SUBMIT_ORDER.pending_state)
     return order_view(resumed)
 
 
-def cancel_by_customer(caller: Caller, order_id: str, *, orders: OrderRepository, sfn: Any) -> dict[str, Any]:
+def cancel_by_customer(
+    caller: Caller, order_id: str, *, orders: OrderRepository, sfn: Any, changes: ChangeFeed
+) -> dict[str, Any]:
     """The owner cancels, as long as no barista has started making the order."""
     _load_owned(caller, order_id, orders)
-    return order_view(
-        resume_order(order_id, CUSTOMER_CANCEL, orders=orders, sfn=sfn, cause="cancelled by the customer")
+    resumed = resume_order(
+        order_id, CUSTOMER_CANCEL, orders=orders, sfn=sfn, cause="cancelled by the customer"
     )
+    changes.order_changed(order_id, CUSTOMER_CANCEL.pending_state)
+    return order_view(resumed)
 
 
 def list_orders(
@@ -258,37 +267,57 @@ def list_orders(
 
 
 # ------------------------------------------------------------------------------------------- baristas
-def claim_order(caller: Caller, order_id: str, *, orders: OrderRepository) -> dict[str, Any]:
+def claim_order(
+    caller: Caller, order_id: str, *, orders: OrderRepository, changes: ChangeFeed
+) -> dict[str, Any]:
     """A barista starts making the order (records baristaId); idempotent for the same barista."""
     require_barista(caller)
     try:
-        return order_view(orders.set_barista(order_id, caller.user_id, OrderState.WAITING_FOR_BARISTA))
+        claimed = orders.set_barista(order_id, caller.user_id, OrderState.WAITING_FOR_BARISTA)
     except ConditionFailed as refused:
         raise _why_claim_refused(order_id, caller, refused.current) from None
+    changes.order_changed(order_id, OrderState.WAITING_FOR_BARISTA)
+    return order_view(claimed)
 
 
-def release_order(caller: Caller, order_id: str, *, orders: OrderRepository) -> dict[str, Any]:
+def release_order(
+    caller: Caller, order_id: str, *, orders: OrderRepository, changes: ChangeFeed
+) -> dict[str, Any]:
     """The barista who claimed the order gives it back to the queue; idempotent when nobody holds it."""
     require_barista(caller)
     try:
-        return order_view(orders.clear_barista(order_id, caller.user_id, OrderState.WAITING_FOR_BARISTA))
+        released = orders.clear_barista(order_id, caller.user_id, OrderState.WAITING_FOR_BARISTA)
     except ConditionFailed as refused:
         raise _why_claim_refused(order_id, caller, refused.current) from None
+    changes.order_changed(order_id, OrderState.WAITING_FOR_BARISTA)
+    return order_view(released)
 
 
-def complete_order(caller: Caller, order_id: str, *, orders: OrderRepository, sfn: Any) -> dict[str, Any]:
+def complete_order(
+    caller: Caller, order_id: str, *, orders: OrderRepository, sfn: Any, changes: ChangeFeed
+) -> dict[str, Any]:
     """A barista hands the drink over: resumes the second wait with success."""
     require_barista(caller)
-    return order_view(resume_order(order_id, COMPLETE_ORDER, orders=orders, sfn=sfn))
+    resumed = resume_order(order_id, COMPLETE_ORDER, orders=orders, sfn=sfn)
+    changes.order_changed(order_id, COMPLETE_ORDER.pending_state)
+    return order_view(resumed)
 
 
 def cancel_by_barista(
-    caller: Caller, order_id: str, *, orders: OrderRepository, sfn: Any, reason: str | None = None
+    caller: Caller,
+    order_id: str,
+    *,
+    orders: OrderRepository,
+    sfn: Any,
+    changes: ChangeFeed,
+    reason: str | None = None,
 ) -> dict[str, Any]:
     """A barista cancels (out of milk...): resumes the current wait with failure BaristaCancelled."""
     require_barista(caller)
     cause = reason or "cancelled by the barista"
-    return order_view(resume_order(order_id, BARISTA_CANCEL, orders=orders, sfn=sfn, cause=cause))
+    resumed = resume_order(order_id, BARISTA_CANCEL, orders=orders, sfn=sfn, cause=cause)
+    changes.order_changed(order_id, BARISTA_CANCEL.pending_state)
+    return order_view(resumed)
 
 
 # ---------------------------------------------------------------------------------------- shop config
@@ -303,10 +332,14 @@ def current_admission(caller: Caller, *, shop: ShopConfigStore, admission: Admis
     return admission.current(shop.get().ordersPerAdmissionCode)
 
 
-def update_shop_config(caller: Caller, update: ShopConfigUpdate, *, shop: ShopConfigStore) -> ShopConfig:
+def update_shop_config(
+    caller: Caller, update: ShopConfigUpdate, *, shop: ShopConfigStore, changes: ChangeFeed
+) -> ShopConfig:
     """A barista changes some of isOpen, maxInFlight, maxOpenOrdersPerCustomer, menu (only those)."""
     require_barista(caller)
-    return shop.update(update)
+    updated = shop.update(update)
+    changes.shop_changed()
+    return updated
 
 
 # ------------------------------------------------------------------------------------------ internals

@@ -17,6 +17,7 @@ from serverlesspresso.models import TERMINAL_RANK, OrderEnded, OrderState, Token
 BY_STATE_INDEX = "ByState"  # pk state, sk createdAt
 BY_CUSTOMER_INDEX = "ByCustomer"  # pk userId, sk createdAt
 INDEX_PARTITION_KEYS = {BY_STATE_INDEX: "state", BY_CUSTOMER_INDEX: "userId"}
+VERSION_ATTRIBUTE = "version"  # incremented by every write (OrderRepository.update)
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -125,12 +126,16 @@ class OrderRepository:
         names: Mapping[str, str] | None = None,
         return_values: str = "ALL_NEW",
     ) -> dict[str, Any]:
-        """One conditional UpdateItem; raises ConditionFailed with the blocking item on refusal."""
+        """One conditional UpdateItem; raises ConditionFailed with the blocking item on refusal.
+
+        Every write also adds 1 to the order's `version`, so each state of the item has its own
+        number: push messages carry it, and a client ignores a message not newer than what it has.
+        """
         request: dict[str, Any] = {
             "TableName": self.table_name,
             "Key": to_item({"orderId": order_id}),
-            "UpdateExpression": update_expression,
-            "ExpressionAttributeValues": to_item(values),
+            "UpdateExpression": f"{update_expression} ADD {VERSION_ATTRIBUTE} :versionStep",
+            "ExpressionAttributeValues": to_item({**values, ":versionStep": 1}),
             "ReturnValues": return_values,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }

@@ -37,3 +37,34 @@ def get_settings() -> Settings:
         )
     except KeyError as missing:
         raise RuntimeError(f"environment variable {missing} is not set (see template.yaml Globals)") from None
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    """What the push channel's functions read (template.yaml, the Push* functions' Environment)."""
+
+    connections_table_name: str
+    # The Cognito user pool's issuer, the app client id, and the pool's JWKS URL ($connect only).
+    token_issuer: str = ""
+    token_audience: str = ""
+    jwks_url: str = ""
+    # https://{api}.execute-api.{region}.amazonaws.com/{stage}: the management API (fan-out only).
+    push_endpoint: str = ""
+
+
+@cache
+def get_push_settings() -> PushSettings:
+    """Read the push channel's environment once; the connections table is required by all of them."""
+    try:
+        table = os.environ["CONNECTIONS_TABLE_NAME"]
+    except KeyError:
+        raise RuntimeError(
+            "environment variable CONNECTIONS_TABLE_NAME is not set (see template.yaml)"
+        ) from None
+    return PushSettings(
+        connections_table_name=table,
+        token_issuer=os.environ.get("TOKEN_ISSUER", ""),
+        token_audience=os.environ.get("TOKEN_AUDIENCE", ""),
+        jwks_url=os.environ.get("JWKS_URL", ""),
+        push_endpoint=os.environ.get("PUSH_ENDPOINT", ""),
+    )

@@ -151,12 +151,19 @@ class ShopConfigStore:
         # RequireAdmission: on in AWS; the local seed stores it off).
         self.default_require_admission = default_require_admission
 
-    def get(self) -> ShopConfig:
-        """The current configuration (strongly consistent), with defaults for whatever is not stored."""
+    def get(self, released_slot: str | None = None) -> ShopConfig:
+        """The current configuration (strongly consistent), with defaults for whatever is not stored.
+
+        `released_slot`: a capacity slot to count as free even if the workflow has not removed it yet
+        (the slot of an order that has just ended, see push.push_change).
+        """
         response = self.client.get_item(
             TableName=self.table_name, Key=to_item({"configId": SHOP_CONFIG_ID}), ConsistentRead=True
         )
-        return self._view(from_item(response.get("Item") or {}))
+        item = from_item(response.get("Item") or {})
+        if released_slot and item.get("inFlight"):
+            item["inFlight"] = set(item["inFlight"]) - {released_slot}
+        return self._view(item)
 
     def update(self, update: ShopConfigUpdate) -> ShopConfig:
         """SET only the fields in `update` (creating the item if needed); returns the config after."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from serverlesspresso.changes import ChangeFeed
 from serverlesspresso.models import OrderEnded, TokenIssued
 from serverlesspresso.observability import logger
 from serverlesspresso.orders import OrderRepository, TokenStore, TokenStoreResult
@@ -29,13 +30,18 @@ class Outcome:
         return {"orderId": self.order_id, "outcome": self.outcome}
 
 
-def keep_task_token(issued: TokenIssued, *, orders: OrderRepository, sfn: Any) -> Outcome:
-    """Store the token of the wait the workflow entered, so the API can resume it.
+def keep_task_token(
+    issued: TokenIssued, *, orders: OrderRepository, sfn: Any, changes: ChangeFeed
+) -> Outcome:
+    """Store the token of the wait the workflow entered, so the API can resume it; announce the change.
 
     A token from an execution that does not own the order (a duplicate start of the same order) is
     failed right away: it could never be resumed, and its execution would hold a capacity slot.
     """
-    return Outcome(issued.order_id, _store_task_token(issued, orders=orders, sfn=sfn).outcome.value)
+    result = _store_task_token(issued, orders=orders, sfn=sfn)
+    if result.outcome is TokenStore.STORED:
+        changes.order_changed(issued.order_id, issued.state)
+    return Outcome(issued.order_id, result.outcome.value)
 
 
 def _store_task_token(issued: TokenIssued, *, orders: OrderRepository, sfn: Any) -> TokenStoreResult:
@@ -69,6 +75,8 @@ def keep_barista_token(
 ) -> Outcome:
     """Store the barista wait's token and order number, then tell barista screens (without the token).
 
+    OrderManager.WaitingCompletion is also what tells the push channel that the order changed.
+
     A redelivery of the same event publishes again while the order still waits for the barista: the
     first publish may be what failed, and screens key on orderId, so a repeat is harmless while a loss
     is not. Once the barista has resumed the order (COMPLETING/CANCELLING), a late copy is not
@@ -86,10 +94,11 @@ def keep_barista_token(
     return Outcome(issued.order_id, result.outcome.value)
 
 
-def record_order_end(ended: OrderEnded, *, orders: OrderRepository) -> Outcome:
+def record_order_end(ended: OrderEnded, *, orders: OrderRepository, changes: ChangeFeed) -> Outcome:
     """Move the order to the terminal state its workflow ended in (once; later copies change nothing)."""
     if orders.end(ended):
         logger.info("order ended", extra={"state": ended.state.value, "reason": ended.reason})
+        changes.order_changed(ended.order_id, ended.state)
         return Outcome(ended.order_id, ended.state.value)
     logger.info("end already recorded or not this execution's order", extra={"state": ended.state.value})
     return Outcome(ended.order_id, "ignored")

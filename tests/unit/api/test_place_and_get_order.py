@@ -28,6 +28,7 @@ PUBLIC_FIELDS = {
     "timeline",
     "endReason",
     "customerName",
+    "version",  # increases with every write: the push channel's messages carry it too
 }
 
 

@@ -1,0 +1,387 @@
+"""The template's WebSocket API on loopback: what API Gateway does for the push channel, and only that.
+
+    make local                      # ws://127.0.0.1:3001 next to the HTTP API (local/cli.py)
+    make watch USER=alice           # prints every message a customer's screen receives
+
+    with LocalPush(idp, port=0) as push:                        # in tests: any free port
+        engine = LocalEngine.in_process(..., function_env=push.function_env)
+        push.start(engine)
+        ... push.url ...
+
+- Handshake: the template's `$connect` route's function runs (through the engine, with its template
+  environment) on an API Gateway $connect event carrying the handshake's headers; unless it answers
+  200 the handshake fails with its status (401 for a bad token) and nothing is kept. The answer's
+  Sec-WebSocket-Protocol is selected (`serverlesspresso.v1`).
+- Close: the `$disconnect` route's function runs.
+- PostToConnection: API Gateway's management API (`POST /@connections/{id}`, also GET and DELETE) is
+  served over HTTP on a second port; the functions' `PUSH_ENDPOINT` points there (`function_env`), so
+  the fan-out's apigatewaymanagementapi client reaches the real socket. An unknown or closed
+  connection answers 410 GoneException, as API Gateway does.
+- A slow or dead client never delays the others: each connection has its own queue and sender; a
+  send that takes longer than SEND_TIMEOUT_SECONDS, or a queue that fills up, closes that connection
+  (its screen reconnects and re-reads), while PostToConnection itself only enqueues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+from urllib.parse import unquote
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from local.auth import AUDIENCE, ISSUER, JwksServer, LocalIdp
+from local.push.events import connect_event, disconnect_event
+from local.template import Template
+
+DEFAULT_HOST = "127.0.0.1"
+SUBPROTOCOL = "serverlesspresso.v1"  # = serverlesspresso.push.SUBPROTOCOL
+SEND_TIMEOUT_SECONDS = 5.0
+QUEUE_LIMIT = 1000  # messages waiting for one connection before it counts as too slow
+HANDLER_THREADS = 4  # $connect/$disconnect invocations in flight (the engine runs one at a time anyway)
+_CONNECTIONS_PATH = re.compile(r"^(?:/[^/]+)*/@connections/(?P<id>[^/?]+)$")
+
+
+class Invoker(Protocol):
+    """What the server needs from the engine: the template, and running one of its functions."""
+
+    template: Template
+
+    def invoke(self, logical_id: str, event: Any) -> Any:
+        """Invoke the function synchronously, as API Gateway's Lambda proxy integration does."""
+
+
+@dataclass(frozen=True)
+class WebSocketRoutes:
+    """The functions behind the template's WebSocket API routes (logical ids; None when absent)."""
+
+    connect: str | None = None
+    disconnect: str | None = None
+
+
+def websocket_routes(template: Template) -> WebSocketRoutes:
+    """Read `$connect` / `$disconnect` from the template's AWS::ApiGatewayV2 routes and integrations."""
+    functions: dict[str, str] = {}
+    integrations = template.resources("AWS::ApiGatewayV2::Integration")
+    for route in template.resources("AWS::ApiGatewayV2::Route").values():
+        props = route.get("Properties", {})
+        target = json.dumps(props.get("Target", ""))
+        integration = next((name for name in integrations if f"${{{name}}}" in target), None)
+        if integration is None:
+            continue
+        uri = json.dumps(integrations[integration].get("Properties", {}).get("IntegrationUri", ""))
+        function = re.search(r"\$\{(\w+)\.Arn\}", uri)
+        if function:
+            functions[str(props.get("RouteKey"))] = function.group(1)
+    return WebSocketRoutes(functions.get("$connect"), functions.get("$disconnect"))
+
+
+@dataclass
+class _Client:
+    connection: ServerConnection
+    connected_at_ms: int
+    queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+    closing: asyncio.Future[None] | None = None  # closing it for being too slow
+
+
+class LocalPush:
+    """The WebSocket endpoint and the management API; sockets are bound at construction."""
+
+    def __init__(
+        self,
+        idp: LocalIdp,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = 0,
+        log_line: Callable[[str], None] | None = None,
+    ) -> None:
+        self.host = host
+        self._jwks = JwksServer(idp, host)
+        self._log_line = log_line
+        # Bound now, so the URLs are known before the engine provisions its functions' environment.
+        self._socket = socket.create_server((host, port), reuse_port=False)
+        self.port = self._socket.getsockname()[1]
+        self._management = ThreadingHTTPServer((host, 0), _management_handler(self))
+        self._management.daemon_threads = True
+        self._clients: dict[str, _Client] = {}
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: Server | None = None
+        self._threads: list[threading.Thread] = []
+        self._pool = ThreadPoolExecutor(HANDLER_THREADS, thread_name_prefix="local-push-handler")
+        self._invoker: Invoker | None = None
+        self._routes = WebSocketRoutes()
+        self.delivered = 0  # messages written to a socket (bench/push.py reads it)
+
+    # --------------------------------------------------------------------------- addresses
+    @property
+    def url(self) -> str:
+        """The screens' pushUrl: ws://HOST:PORT."""
+        return f"ws://{self.host}:{self.port}"
+
+    @property
+    def management_url(self) -> str:
+        """API Gateway's management API for this endpoint (PostToConnection)."""
+        host, port = self._management.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def function_env(self) -> dict[str, str]:
+        """What the push functions need locally: this endpoint and the local identity provider."""
+        return {
+            "PUSH_ENDPOINT": self.management_url,
+            "JWKS_URL": self._jwks.url,
+            "TOKEN_ISSUER": ISSUER,
+            "TOKEN_AUDIENCE": AUDIENCE,
+        }
+
+    @property
+    def connection_ids(self) -> list[str]:
+        """Connections open right now."""
+        with self._lock:
+            return list(self._clients)
+
+    # --------------------------------------------------------------------------- lifecycle
+    def start(self, invoker: Invoker) -> None:
+        """Serve the template's WebSocket routes through `invoker` (the engine)."""
+        self._invoker = invoker
+        self._routes = websocket_routes(invoker.template)
+        ready = threading.Event()
+        loop_thread = threading.Thread(target=self._run_loop, args=(ready,), name="local-push", daemon=True)
+        loop_thread.start()
+        management_thread = threading.Thread(
+            target=self._management.serve_forever, name="local-push-management", daemon=True
+        )
+        management_thread.start()
+        self._threads = [loop_thread, management_thread]
+        self._jwks.start()
+        if not ready.wait(10):
+            raise RuntimeError("the local push server did not start")
+
+    def stop(self) -> None:
+        """Close every connection (running $disconnect for each), then both servers."""
+        if self._loop is not None and self._server is not None:
+            asyncio.run_coroutine_threadsafe(self._close_server(), self._loop).result(timeout=15)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._threads:
+            self._management.shutdown()
+        self._management.server_close()
+        self._jwks.stop()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._pool.shutdown(wait=True)
+        self._socket.close()
+
+    def __enter__(self) -> LocalPush:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def log(self, line: str) -> None:
+        """One activity line (connections opened and refused, closed)."""
+        if self._log_line is not None:
+            self._log_line(line)
+
+    # --------------------------------------------------------------------------- websocket side
+    def _run_loop(self, ready: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+
+        async def open_server() -> None:
+            self._server = await serve(
+                self._serve_connection,
+                sock=self._socket,
+                subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                process_request=self._handshake,
+                ping_interval=30,
+            )
+
+        loop.run_until_complete(open_server())
+        ready.set()
+        loop.run_forever()
+        loop.close()
+
+    async def _close_server(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+        assert self._invoker is not None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._invoker.invoke, logical_id, event)
+
+    async def _handshake(self, connection: ServerConnection, request: Request) -> Response | None:
+        """API Gateway's $connect: the function decides; anything but 200 fails the handshake."""
+        connection_id = secrets.token_urlsafe(12)
+        connected_at = int(time.time() * 1000)
+        status = HTTPStatus.OK
+        if self._routes.connect is not None:
+            event = connect_event(
+                connection_id,
+                request.headers.raw_items(),
+                connected_at_ms=connected_at,
+                domain=f"{self.host}:{self.port}",
+                source_ip=str(connection.remote_address[0]) if connection.remote_address else "127.0.0.1",
+            )
+            try:
+                answer = await self._invoke(self._routes.connect, event)
+                status = HTTPStatus(int((answer or {}).get("statusCode", 500)))
+            except Exception as error:  # a failing function is API Gateway's 500, never a crash here
+                self.log(f"$connect failed: {type(error).__name__}: {error}")
+                status = HTTPStatus.INTERNAL_SERVER_ERROR
+        if status is not HTTPStatus.OK:
+            self.log(f"refused {status.value}")
+            return connection.respond(status, f"{status.phrase}\n")
+        connection.push_id = connection_id  # type: ignore[attr-defined]
+        with self._lock:
+            self._clients[connection_id] = _Client(connection, connected_at)
+        return None
+
+    async def _serve_connection(self, connection: ServerConnection) -> None:
+        connection_id: str = connection.push_id  # type: ignore[attr-defined]
+        client = self._clients[connection_id]
+        self.log(f"connected {connection_id}")
+        sender = asyncio.create_task(self._send_queued(client))
+        try:
+            async for _message in connection:
+                # Nothing a client sends changes what it receives; a message only keeps the connection
+                # alive (API Gateway closes idle connections after 10 minutes).
+                pass
+        except ConnectionClosed:
+            pass  # closed without a proper close frame: the same clean-up
+        finally:
+            sender.cancel()
+            with self._lock:
+                self._clients.pop(connection_id, None)
+            code = connection.close_code or 1006
+            self.log(f"closed {connection_id} ({code})")
+            if self._routes.disconnect is not None:
+                event = disconnect_event(
+                    connection_id,
+                    connected_at_ms=client.connected_at_ms,
+                    domain=f"{self.host}:{self.port}",
+                    status_code=code,
+                    reason=connection.close_reason or "",
+                )
+                try:
+                    await self._invoke(self._routes.disconnect, event)
+                except Exception as error:
+                    self.log(f"$disconnect failed: {type(error).__name__}: {error}")
+
+    async def _send_queued(self, client: _Client) -> None:
+        while True:
+            data = await client.queue.get()
+            try:
+                await asyncio.wait_for(client.connection.send(data.decode()), SEND_TIMEOUT_SECONDS)
+            except TimeoutError:
+                await client.connection.close(1008, "too slow")
+                return
+            except Exception:  # closed meanwhile: the connection's handler cleans up
+                return
+            self.delivered += 1
+
+    def _enqueue(self, client: _Client, data: bytes) -> None:
+        try:
+            client.queue.put_nowait(data)
+        except asyncio.QueueFull:
+            client.closing = asyncio.ensure_future(client.connection.close(1008, "too slow"))
+
+    # --------------------------------------------------------------------------- management side
+    def post(self, connection_id: str, data: bytes) -> bool:
+        """PostToConnection: queue the message for the connection; False if it is gone."""
+        with self._lock:
+            client = self._clients.get(connection_id)
+        if client is None or self._loop is None:
+            return False
+        self._loop.call_soon_threadsafe(self._enqueue, client, data)
+        return True
+
+    def describe(self, connection_id: str) -> dict[str, Any] | None:
+        """GetConnection."""
+        with self._lock:
+            client = self._clients.get(connection_id)
+        if client is None:
+            return None
+        connected = datetime.fromtimestamp(client.connected_at_ms / 1000, UTC).isoformat()
+        return {"connectedAt": connected, "identity": {"sourceIp": "127.0.0.1"}, "lastActiveAt": connected}
+
+    def close_connection(self, connection_id: str) -> bool:
+        """DeleteConnection."""
+        with self._lock:
+            client = self._clients.get(connection_id)
+        if client is None or self._loop is None:
+            return False
+        asyncio.run_coroutine_threadsafe(client.connection.close(1000, "closed by the server"), self._loop)
+        return True
+
+
+def _management_handler(push: LocalPush) -> type[BaseHTTPRequestHandler]:
+    class ManagementHandler(BaseHTTPRequestHandler):
+        """API Gateway's management API (rest-json): PostToConnection, GetConnection, DeleteConnection."""
+
+        protocol_version = "HTTP/1.1"
+
+        def _connection_id(self) -> str | None:
+            found = _CONNECTIONS_PATH.match(self.path.split("?", 1)[0])
+            return unquote(found.group("id")) if found else None
+
+        def _answer(self, status: HTTPStatus, body: dict[str, Any] | None = None, error: str = "") -> None:
+            payload = json.dumps(body).encode() if body is not None else b""
+            self.send_response(status.value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            if error:
+                self.send_header("x-amzn-ErrorType", error)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def _gone(self) -> None:
+            self._answer(HTTPStatus.GONE, {"message": "connection is gone"}, "GoneException")
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            data = self.rfile.read(length)
+            connection_id = self._connection_id()
+            if connection_id is None:
+                self._answer(HTTPStatus.NOT_FOUND, {"message": "not found"}, "NotFoundException")
+            elif push.post(connection_id, data):
+                self._answer(HTTPStatus.OK)
+            else:
+                self._gone()
+
+        def do_GET(self) -> None:
+            connection_id = self._connection_id()
+            described = push.describe(connection_id) if connection_id else None
+            if described is None:
+                self._gone()
+            else:
+                self._answer(HTTPStatus.OK, described)
+
+        def do_DELETE(self) -> None:
+            connection_id = self._connection_id()
+            if connection_id and push.close_connection(connection_id):
+                self._answer(HTTPStatus.NO_CONTENT)
+            else:
+                self._gone()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # one line per message would drown the console; `delivered` counts them
+
+    return ManagementHandler
