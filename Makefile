@@ -121,3 +121,9 @@ SCREEN ?= order
 link: $(VENV)/.installed
 	@$(BIN)/python -m local.web.link --screen "$(SCREEN)" --user "$(USER)" $(call given,ROLE,--role) \
 	  $(call given,API_PORT,--api-port)
+
+# The three screens during a scripted rush, as PNGs in docs/screenshots/ (shown in the README). Needs a
+# Chromium (Debian's `chromium` package; local/web/chromium.py).
+.PHONY: screenshots
+screenshots: $(VENV)/.installed
+	@$(BIN)/python -m local.web.screenshots --out docs/screenshots

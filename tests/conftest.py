@@ -86,7 +86,7 @@ if not getattr(botocore.endpoint.Endpoint._send, "_aws_guard", False):
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Say loudly, at the end of the run, when the screens' browser tests were skipped for lack of a
     Chromium (this runs in the xdist controller too, which never imports tests/browser/conftest.py)."""
-    from tests.browser.chromium import SKIP_MESSAGE
+    from local.web.chromium import SKIP_MESSAGE
 
     skipped = terminalreporter.stats.get("skipped", [])
     if any(SKIP_MESSAGE in str(getattr(report, "longrepr", "")) for report in skipped):

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.chromium import SKIP_MESSAGE, chromium_available, launch_options
+from local.web.chromium import SKIP_MESSAGE, chromium_available, launch_options
 from tests.browser.screens import Screens
 
 

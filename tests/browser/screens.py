@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
-import urllib.request
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from local.auth import LocalIdp
 from local.cli import LocalStack
+from local.web.client import ApiCaller
 from local.web.link import link
 from tests.least_privilege import Policies, recording
 
@@ -73,7 +71,7 @@ class Screens:
     def api(self, user: str, role: str = "customer") -> ApiCaller:
         """The HTTP API as `user`, for what a test sets up before the screens act."""
         assert self.stack is not None and self.stack.api is not None
-        return ApiCaller(self.stack.api.url, LocalIdp().issue_token(user, role))
+        return ApiCaller.signed_in(self.stack.api.url, user, role)
 
     def _console(self, screen: str, user: str, message: Any) -> None:
         if message.type == "error" and not _HANDLED_HTTP_ERROR.match(message.text):
@@ -107,38 +105,6 @@ class Screens:
                 moto_api_backend.reset()
 
 
-@dataclass
-class ApiCaller:
-    """Minimal JSON client of the local HTTP API with one user's token."""
-
-    url: str
-    token: str
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        """(status, JSON body); never raises for an HTTP error status."""
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method)
-        request.add_header("Authorization", f"Bearer {self.token}")
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as refused:
-            return refused.code, json.loads(refused.read() or b"null")
-
-
 def waiting_order(screens: Screens, customer: str, drink: str = "Flat white") -> int:
     """Set-up: `customer` has ordered `drink` through the API; it waits for a barista. Its number."""
-    from local.waiting import wait_until
-
-    api = screens.api(customer)
-    status, order = api.call("POST", "/orders", {})
-    assert status == 202, order
-    path = f"/orders/{order['orderId']}"
-    wait_until(lambda: api.call("PUT", path, {"drink": drink, "modifiers": []})[0] == 200, "submitted order")
-    ready = wait_until(
-        lambda: (found := api.call("GET", path)[1])["state"] == "WAITING_FOR_BARISTA" and found,
-        "queued order",
-    )
-    return int(ready["orderNumber"])
+    return int(screens.api(customer).order_waiting_for_barista(drink)["orderNumber"])

@@ -89,6 +89,7 @@ function admissionView() {
     h("a", { class: "qr", href: orderUrl, "aria-label": "Order with this code" }, qrSvg(orderUrl)),
     h("label", { for: "code-time", class: "visually-hidden" }, "Time until a new code"),
     h("progress", { id: "code-time", max: lasts, value: Math.max(0, (Date.parse(admission.expiresAt) - Date.now()) / 1000) }),
+    h("p", { class: "next-code" }, "New code in ", h("span", { id: "code-left" }, clock((Date.parse(admission.expiresAt) - Date.now()) / 1000))),
     admission.ordersLeft > 0
       ? h("p", { class: "places" }, `${admission.ordersLeft} ${admission.ordersLeft === 1 ? "drink" : "drinks"} left for this code`)
       : h("p", { class: "places" }, "We are making drinks: new orders soon"),
@@ -138,7 +139,11 @@ function update() {
 setInterval(() => {
   for (const age of document.querySelectorAll(".age")) age.textContent = clock(secondsSince(age.dataset.since));
   const bar = document.getElementById("code-time");
-  if (bar && admission) bar.value = Math.max(0, (Date.parse(admission.expiresAt) - Date.now()) / 1000);
+  if (bar && admission) {
+    const left = (Date.parse(admission.expiresAt) - Date.now()) / 1000;
+    bar.value = Math.max(0, left);
+    document.getElementById("code-left").textContent = clock(left);
+  }
   if (admission && Date.parse(admission.expiresAt) <= Date.now()) refreshAdmission().then(update);
   update();
 }, 1000);

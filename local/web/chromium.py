@@ -1,4 +1,4 @@
-"""Which Chromium the browser tests (and `make screenshots`) drive, and how it is launched.
+"""Which Chromium the browser tests (tests/browser) and `make screenshots` drive, and how it is launched.
 
 Playwright's own browser download is not reachable on these machines, so Debian's `chromium` package is
 preferred: its real binary (not the /usr/bin wrapper script). SERVERLESSPRESSO_CHROMIUM names another
