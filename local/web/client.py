@@ -1,15 +1,13 @@
-"""A minimal JSON client of the local HTTP API as one user, for scripts that set a scene (`make
-screenshots`) and tests that prepare one before the screens act."""
+"""The demo's JSON client of the local HTTP API (local/demo.py) as one user, for scripts that set a
+scene (`make screenshots`) and tests that prepare one before the screens act."""
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 from local.auth import LocalIdp
+from local.demo import ApiClient
 from local.waiting import wait_until
 
 
@@ -27,16 +25,8 @@ class ApiCaller:
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """(status, JSON body); never raises for an HTTP error status."""
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method)
-        request.add_header("Authorization", f"Bearer {self.token}")
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as refused:
-            return refused.code, json.loads(refused.read() or b"null")
+        reply = ApiClient(self.url).call(method, path, self.token, body)
+        return reply.status, reply.body
 
     def order_waiting_for_barista(self, drink: str, modifiers: list[str] | None = None) -> dict[str, Any]:
         """Place an order, choose `drink` (retrying while the workflow stores its token), and wait until

@@ -108,3 +108,15 @@ class Screens:
 def waiting_order(screens: Screens, customer: str, drink: str = "Flat white") -> int:
     """Set-up: `customer` has ordered `drink` through the API; it waits for a barista. Its number."""
     return int(screens.api(customer).order_waiting_for_barista(drink)["orderNumber"])
+
+
+def order_from_the_menu(phone: Any, drink: str) -> str:
+    """On the order app: start an order, choose `drink`, place it; its number once it is queued."""
+    from playwright.sync_api import expect
+
+    phone.get_by_role("button", name="Start my order").click()
+    phone.get_by_role("radio", name=drink).check()
+    phone.get_by_role("button", name="Place order").click()
+    heading = phone.get_by_role("heading", name=re.compile(r"^Order #\d+ is waiting for a barista$"))
+    expect(heading).to_be_visible()
+    return re.findall(r"\d+", heading.inner_text())[0]

@@ -6,26 +6,18 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.screens import Screens
+from tests.browser.screens import Screens, order_from_the_menu
 
 # 300 s -> 6 s to choose, 900 s -> 18 s for a barista: timeouts are waited out in seconds.
 TIMEOUT_TIME_SCALE = 0.02
-
-
-def _start_and_choose(phone, drink: str) -> None:
-    phone.get_by_role("button", name="Start my order").click()
-    phone.get_by_role("radio", name=drink).check()
-    phone.get_by_role("button", name="Place order").click()
 
 
 def test_a_customer_cancels_after_confirming(screens: Screens) -> None:
     # Given an order of hers waiting for a barista, and a barista's board
     phone = screens.open("order", "ana")
     board = screens.open("barista", "bob")
-    _start_and_choose(phone, "Americano")
-    heading = phone.get_by_role("heading", name=re.compile(r"^Order #\d+ is waiting for a barista$"))
-    expect(heading).to_be_visible()
-    number = re.findall(r"\d+", heading.inner_text())[0]
+    number = order_from_the_menu(phone, "Americano")
+    heading = phone.get_by_role("heading", name=f"Order #{number} is waiting for a barista")
     expect(board.get_by_role("article", name=f"Order {number}", exact=True)).to_be_visible()
 
     # When she presses Cancel, first keeps it, then confirms
@@ -52,8 +44,7 @@ def test_both_timeouts_are_told_apart_on_the_phone(screens: Screens) -> None:
 
     # When she orders again and no barista makes it in time
     phone.get_by_role("button", name="Order another coffee").click()
-    _start_and_choose(phone, "Espresso")
-    expect(phone.get_by_role("heading", name=re.compile(r"is waiting for a barista$"))).to_be_visible()
+    order_from_the_menu(phone, "Espresso")
 
     # Then her phone says the barista missed it: another message than her own timeout
     expect(phone.get_by_role("heading", name="Sorry, the barista missed your order")).to_be_visible(
@@ -84,16 +75,13 @@ def test_the_shop_closing_while_a_customer_is_on_the_menu(screens: Screens) -> N
 def test_an_order_in_progress_is_restored_after_a_reload(screens: Screens) -> None:
     # Given an order of hers waiting for a barista
     phone = screens.open("order", "ana")
-    _start_and_choose(phone, "Cappuccino")
-    heading = phone.get_by_role("heading", name=re.compile(r"^Order #\d+ is waiting for a barista$"))
-    expect(heading).to_be_visible()
-    number = heading.inner_text()
+    number = order_from_the_menu(phone, "Cappuccino")
 
     # When she reloads the page
     phone.reload()
 
     # Then the same order shows, still signed in, without starting a new one
-    expect(phone.get_by_role("heading", name=number, exact=True)).to_be_visible()
+    expect(phone.get_by_role("heading", name=f"Order #{number} is waiting for a barista")).to_be_visible()
     expect(phone.get_by_text("Cappuccino")).to_be_visible()
 
 

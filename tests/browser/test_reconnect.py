@@ -8,19 +8,15 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.screens import Screens
+from tests.browser.screens import Screens, order_from_the_menu
 
 
 def test_after_the_feed_drops_the_phone_shows_what_happened_meanwhile(screens: Screens) -> None:
     # Given a customer's order waiting for a barista, and the board
     phone = screens.open("order", "ana")
     board = screens.open("barista", "bob")
-    phone.get_by_role("button", name="Start my order").click()
-    phone.get_by_role("radio", name="Mocha").check()
-    phone.get_by_role("button", name="Place order").click()
-    heading = phone.get_by_role("heading", name=re.compile(r"^Order #\d+ is waiting for a barista$"))
-    expect(heading).to_be_visible()
-    number = re.findall(r"\d+", heading.inner_text())[0]
+    number = order_from_the_menu(phone, "Mocha")
+    heading = phone.get_by_role("heading", name=f"Order #{number} is waiting for a barista")
 
     # When her phone goes offline and its live connection drops (it says it is reconnecting) while the
     # barista makes and completes it

@@ -4,9 +4,9 @@
 
 import { Api, ApiError } from "./api.js";
 import { claimsOf, groupsOf, signIn, signOut } from "./auth.js";
-import { startLiveFeed } from "./live.js";
+import { startScreenFeed } from "./live.js";
 import { OrderBook } from "./orders.js";
-import { clock, confirmAction, enteredAt, h, loadRuntimeConfig, render, secondsSince, showConnection } from "./ui.js";
+import { clock, confirmAction, enteredAt, h, loadRuntimeConfig, render, secondsSince } from "./ui.js";
 
 const SCREEN = "barista";
 const IN_QUEUE = ["WAITING_FOR_BARISTA", "COMPLETING"];
@@ -221,9 +221,7 @@ setInterval(() => {
   update();
 }, 1000);
 
-startLiveFeed({
-  pushUrl: config.pushUrl,
-  token,
+startScreenFeed(config, token, {
   resync,
   onOrder: (order) => {
     book.put(order);
@@ -233,6 +231,4 @@ startLiveFeed({
     shop = { ...shop, ...changes };
     update();
   },
-  onStatus: (status) => showConnection(document.getElementById("connection"), status),
-  pollSeconds: 1,
 });

@@ -3,10 +3,10 @@
 // QR code that opens the order app with the current code.
 
 import { Api } from "./api.js";
-import { claimsOf, signIn, signOut } from "./auth.js";
-import { startLiveFeed } from "./live.js";
+import { signIn, signOut } from "./auth.js";
+import { startScreenFeed } from "./live.js";
 import { OrderBook } from "./orders.js";
-import { clock, enteredAt, h, loadRuntimeConfig, render, secondsSince, showConnection } from "./ui.js";
+import { clock, enteredAt, h, loadRuntimeConfig, render, secondsSince } from "./ui.js";
 import qrcode from "./vendor/qrcode-generator/qrcode.mjs";
 
 const SCREEN = "display";
@@ -17,7 +17,6 @@ const ADMISSION_REFRESH_MS = 10_000; // places left on the code change with ever
 
 const config = await loadRuntimeConfig();
 const token = await signIn(config, SCREEN);
-claimsOf(token);
 const api = new Api(config.apiUrl, token, { onUnauthorized: () => signOut(config, SCREEN) });
 const book = new OrderBook();
 let shop = null;
@@ -149,9 +148,7 @@ setInterval(() => {
 }, 1000);
 setInterval(() => refreshAdmission().then(update), ADMISSION_REFRESH_MS);
 
-startLiveFeed({
-  pushUrl: config.pushUrl,
-  token,
+startScreenFeed(config, token, {
   resync,
   onOrder: (order) => {
     book.put(order);
@@ -161,6 +158,4 @@ startLiveFeed({
     shop = { ...shop, ...changes };
     update();
   },
-  onStatus: (status) => showConnection(document.getElementById("connection"), status),
-  pollSeconds: 1,
 });

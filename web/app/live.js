@@ -5,6 +5,8 @@
 // Without a pushUrl (a stack that serves no push channel) the screen re-reads over HTTP every
 // `pollSeconds` instead: slower, but the screen still never needs a manual refresh.
 
+import { showConnection } from "./ui.js";
+
 const PROTOCOL = "serverlesspresso.v1";
 const PING_EVERY_MS = 4 * 60 * 1000; // API Gateway closes idle connections after 10 minutes
 const MAX_BACKOFF_MS = 30_000;
@@ -123,4 +125,20 @@ export function startLiveFeed({ pushUrl, token, resync, onOrder, onShop, onStatu
       if (socket) socket.close();
     },
   };
+}
+
+/**
+ * The feed as every screen uses it: the runtime configuration's pushUrl (re-reading every second when
+ * the stack serves none), the connection badge (#connection) kept in words.
+ */
+export function startScreenFeed(config, token, { resync, onOrder, onShop }) {
+  return startLiveFeed({
+    pushUrl: config.pushUrl,
+    token,
+    resync,
+    onOrder,
+    onShop,
+    onStatus: (status) => showConnection(document.getElementById("connection"), status),
+    pollSeconds: 1,
+  });
 }

@@ -4,9 +4,9 @@
 
 import { Api, ApiError } from "./api.js";
 import { claimsOf, signIn, signOut } from "./auth.js";
-import { startLiveFeed } from "./live.js";
+import { startScreenFeed } from "./live.js";
 import { TERMINAL, customerWords } from "./orders.js";
-import { clock, confirmAction, drinkText, enteredAt, h, loadRuntimeConfig, render, secondsSince, showConnection } from "./ui.js";
+import { clock, confirmAction, drinkText, enteredAt, h, loadRuntimeConfig, render, secondsSince } from "./ui.js";
 
 const SCREEN = "order";
 const CHOOSING = new Set(["PLACED", "WAITING_FOR_CUSTOMER"]);
@@ -19,7 +19,6 @@ const me = claimsOf(token);
 const orderKey = `sp.order.${me.sub}`;
 const api = new Api(config.apiUrl, token, { onUnauthorized: () => signOut(config, SCREEN) });
 const main = document.getElementById("main");
-const badge = document.getElementById("connection");
 document.getElementById("who").textContent = me["cognito:username"] || me.name || "";
 
 // A scanned QR code opens this page with ?admission=<code>: keep it for this visit's orders.
@@ -358,9 +357,7 @@ setInterval(() => {
   document.getElementById("time-left-text").textContent = left > 0 ? clock(left) : "Time's up";
 }, 250);
 
-startLiveFeed({
-  pushUrl: config.pushUrl,
-  token,
+startScreenFeed(config, token, {
   resync,
   onOrder: (order) => {
     if (state.order && order.orderId === state.order.orderId) {
@@ -372,6 +369,4 @@ startLiveFeed({
     state.shop = { ...state.shop, ...shop };
     update();
   },
-  onStatus: (status) => showConnection(badge, status),
-  pollSeconds: 1,
 });
