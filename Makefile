@@ -102,7 +102,8 @@ demo: $(VENV)/.installed
 	  $(call given,SEED,--seed)
 
 # Benchmarks (bench/README.md): cost per order, cold starts and package sizes (hence the build first;
-# without a Python 3.13 the sizes are skipped), the local engine's throughput, its timeout paths. Each
+# without a Python 3.13 the sizes are skipped), the local engine's throughput, its timeout paths, the
+# push channel's latency (200 WebSocket clients on the local stack). Each
 # prints its table and writes bench/results/<name>.json. Not tests: nothing here passes or fails on a figure.
 .PHONY: bench
 bench: $(VENV)/.installed $(TOOLS)/.installed
@@ -111,6 +112,7 @@ bench: $(VENV)/.installed $(TOOLS)/.installed
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/local_timeouts.py
+	$(BIN)/python bench/push.py
 
 # A URL, as the last line, that opens a screen of the running `make local` already signed in (once):
 #   make -s link SCREEN=order USER=alice           the order app

@@ -22,6 +22,13 @@ and barista apps call it. For each order it counts:
 - EventBridge events: PutEvents entries (the workflow's and the functions');
 - API requests: the HTTP API calls each path needs (customer place / submit / cancel, barista make /
   complete / cancel), each sent once, after the order is ready for it. Polling (GET) is not counted.
+- the push channel (WebSocket API) at an audience of 1 customer (the order's own) + 3 baristas +
+  2 displays, whose connections are stored before the orders run: messages are the fan-out's
+  PostToConnection calls (each well under the 32 KB metering unit, so one message each; the fan-out's
+  Lambda invocations and DynamoDB reads are counted with the other functions'); connection minutes are
+  modelled: the customer's screen is connected CUSTOMER_MINUTES per order, the 5 staff screens all
+  day, shared by ORDERS_PER_HOUR orders; the customer's $connect and $disconnect (one each per order,
+  PutItem / DeleteItem with their index entries) are modelled the same way.
 
 SendTaskSuccess/Failure and StartExecution by the rule are not billed by Step Functions Standard;
 CloudWatch Logs, metrics and X-Ray are left out (they depend on retention and sampling, not on the path).
@@ -70,6 +77,9 @@ PRICES: dict[str, Any] = {
     "dynamodb_on_demand_per_read_request_unit": 0.125 / 1_000_000,
     "eventbridge_per_custom_event": 1.00 / 1_000_000,
     "http_api_per_request": 1.00 / 1_000_000,
+    # WebSocket APIs: messages (sent and received) metered in 32 KB units, and connection minutes.
+    "websocket_per_message": 1.00 / 1_000_000,
+    "websocket_per_connection_minute": 0.25 / 1_000_000,
     "sources": [
         "AWS Step Functions Pricing (aws.amazon.com/step-functions/pricing)",
         "AWS Lambda Pricing (aws.amazon.com/lambda/pricing)",
@@ -78,6 +88,17 @@ PRICES: dict[str, Any] = {
         "Amazon API Gateway Pricing (aws.amazon.com/api-gateway/pricing)",
     ],
 }
+
+# The push channel's audience (README "Push channel") and how long its screens stay connected.
+PUSH_AUDIENCE = {"customer": 1, "barista": 3, "display": 2}
+CUSTOMER_MINUTES = 10  # the customer's screen, from placing the order until the drink is handed over
+ORDERS_PER_HOUR = 60  # a busy bar: the staff screens' connection minutes are shared by this many orders
+STAFF_SCREENS = PUSH_AUDIENCE["barista"] + PUSH_AUDIENCE["display"]
+PUSH_CONNECTION_MINUTES = CUSTOMER_MINUTES + STAFF_SCREENS * 60 / ORDERS_PER_HOUR
+# The customer's $connect (PutItem: table + ByAudience + ByCustomer entries) and $disconnect (their deletes).
+PUSH_CONNECT_INVOCATIONS = 2
+PUSH_CONNECT_WRU = 3 + 3
+PUSH_CONNECT_SECONDS = 0.03  # warm $connect / $disconnect on AWS, 256 MB (not measured here)
 
 # The original Serverlesspresso, for comparison: 9 transitions in its order processor and 7 + 6 + 6 in
 # its order-manager workflow (submit, make, complete), 3 Lambda invocations besides real-time publishing.
@@ -560,6 +581,8 @@ def summarize_order(
         "wru_index": sum(usage.wru_index.values()),
         "events": sum(usage.events.values()),
         "api_requests": api_requests,
+        "push_messages": sum(n for (_, _, operation), n in calls if operation == "PostToConnection"),
+        "push_connection_minutes": PUSH_CONNECTION_MINUTES,
         "durations_s": {name: times for name, times in usage.durations.items()},
         "largest_order_item_bytes": usage.largest_order_item,
     }  # fmt: skip
@@ -584,6 +607,11 @@ def price(
         + order["rru"] * PRICES["dynamodb_on_demand_per_read_request_unit"],
         "eventbridge": order["events"] * PRICES["eventbridge_per_custom_event"],
         "api_gateway": order["api_requests"] * PRICES["http_api_per_request"],
+        "push": order["push_messages"] * PRICES["websocket_per_message"]
+        + order["push_connection_minutes"] * PRICES["websocket_per_connection_minute"]
+        + PUSH_CONNECT_INVOCATIONS
+        * (PRICES["lambda_per_request"] + 0.25 * PUSH_CONNECT_SECONDS * PRICES["lambda_per_gb_second_arm64"])
+        + PUSH_CONNECT_WRU * PRICES["dynamodb_on_demand_per_write_request_unit"],
     }
 
 
@@ -597,6 +625,7 @@ def median_order(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "wru_index",
         "events",
         "api_requests",
+        "push_messages",
         "largest_order_item_bytes",
     ):
         summary[key] = median(run[key] for run in runs)
@@ -645,17 +674,20 @@ def measure(runs: int, time_scale: float) -> Measured:
     from moto import mock_aws
 
     from local.engine import MOCK_CONFIG, LocalEngine
+    from tests.least_privilege import threads_inherit
     from tests.unit.api.conftest import ALICE, BOB
 
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in PATHS}
     rerun: list[str] = []
-    with mock_aws(config=MOCK_CONFIG):
+    with mock_aws(config=MOCK_CONFIG), contextlib.ExitStack() as stack_exit:
         engine = LocalEngine.provision(TEMPLATE, time_scale)
         # mock_aws resets boto3's default session; the one made here is what every handler, the API
         # and moto's ASL interpreter create their clients from, so the hooks see all their calls.
         boto3.setup_default_session()
         meter = Meter(engine.clients["dynamodb"], engine.table_names["OrdersTable"])
         meter.install(boto3.DEFAULT_SESSION)
+        # The push fan-out posts from a thread pool: its calls are still the function's.
+        stack_exit.enter_context(threads_inherit(meter._local, "actor"))
         api = api_function(engine)
         if api is None:
             raise SystemExit("functions/api/app.py is missing: this bench drives orders through the API")
@@ -665,6 +697,7 @@ def measure(runs: int, time_scale: float) -> Measured:
             functions[logical_id] = MeteredFunction(function, logical_id, meter)
         api_id = api.spec.logical_id
         stack = Stack(engine, meter, api_client(functions[api_id]), api_id, ALICE, BOB)
+        connect_audience(engine, customer_sub=ALICE.sub)
         memory = {logical_id: function.spec.memory_mb for logical_id, function in functions.items()}
         engine.dispatcher.start()
         try:
@@ -675,6 +708,16 @@ def measure(runs: int, time_scale: float) -> Measured:
         finally:
             engine.close()
     return Measured(results, memory, api_id, rerun)
+
+
+def connect_audience(engine: Any, customer_sub: str) -> None:
+    """Store the push channel's connections (PUSH_AUDIENCE) as $connect would; the customer's is ALICE's."""
+    from serverlesspresso.connections import Audience, ConnectionStore
+
+    store = ConnectionStore(engine.table_names["ConnectionsTable"], engine.clients["dynamodb"])
+    for audience, count in PUSH_AUDIENCE.items():
+        for number in range(count):
+            store.add(f"bench-{audience}-{number}", Audience(audience), customer_sub)
 
 
 def run_with_retries(stack: Stack, name: str, rerun: list[str]) -> dict[str, Any]:
@@ -716,23 +759,30 @@ def report(measured: Measured, args: argparse.Namespace) -> None:
             REFERENCE["transitions"],
             f"{REFERENCE['lambda_invocations']} + ?",
         ]
-        + ["?"] * 4
+        + ["?"] * 5
         + [f">= {reference_usd * 1000:.4f}"]
     )
     headers = ["path", "transitions", "Lambda (events + API)", "DDB RRU", "DDB WRU (table + GSI)", "events"]
-    print(table([*headers, "API requests", "$ / 1,000 orders"], rows))
+    print(table([*headers, "API requests", "push messages", "$ / 1,000 orders"], rows))
     transitions = summaries["completed"]["state_transitions"]
     verdict = "met" if transitions <= TARGET_TRANSITIONS else "missed"
     print(
         f"Completed order: {transitions:g} state transitions (target <= {TARGET_TRANSITIONS}: {verdict}; "
         f"original: {REFERENCE['transitions']}); the original's row: transitions and Lambda requests only."
     )
-    services = ["step_functions", "lambda", "dynamodb", "eventbridge", "api_gateway"]
+    services = ["step_functions", "lambda", "dynamodb", "eventbridge", "api_gateway", "push"]
     print("\n$ per 1,000 orders by service")
     print(
         table(
             ["path", *services], [[n, *(f"{prices[n][s] * 1000:.4f}" for s in services)] for n in summaries]
         )
+    )
+    audience = " + ".join(f"{count} {name}" for name, count in PUSH_AUDIENCE.items())
+    print(
+        f"push: WebSocket messages to {audience} (the fan-out's PostToConnection calls), "
+        f"{PUSH_CONNECTION_MINUTES:g} connection minutes per order (customer {CUSTOMER_MINUTES} min, "
+        f"{STAFF_SCREENS} staff screens shared by {ORDERS_PER_HOUR} orders/h) and the customer's "
+        f"$connect/$disconnect; the fan-out's invocations and reads are in lambda and dynamodb."
     )
     shown = ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in sorted(duration.items()))
     print(f"Lambda GB-s: MemorySize x median warm duration here ({shown}; in-process moto, not AWS latency).")
@@ -752,6 +802,14 @@ def report(measured: Measured, args: argparse.Namespace) -> None:
             "prices": PRICES,
             "reference_original": REFERENCE | {"usd_per_1000_orders_lower_bound": reference_usd * 1000},
             "target_transitions_completed": TARGET_TRANSITIONS,
+            "push_model": {
+                "audience": PUSH_AUDIENCE,
+                "customer_minutes": CUSTOMER_MINUTES,
+                "orders_per_hour": ORDERS_PER_HOUR,
+                "connection_minutes_per_order": PUSH_CONNECTION_MINUTES,
+                "connect_invocations_per_order": PUSH_CONNECT_INVOCATIONS,
+                "connect_wru_per_order": PUSH_CONNECT_WRU,
+            },
             "function_memory_mb": measured.memory_mb,
             "median_warm_duration_s": duration,
             "real_token_chars": REAL_TOKEN_CHARS,
@@ -774,6 +832,7 @@ def _count_row(name: str, summary: Mapping[str, Any], api_id: str) -> list[Any]:
         f"{summary['wru_table']:g} + {summary['wru_index']:g}",
         f"{summary['events']:g}",
         f"{summary['api_requests']:g}",
+        f"{summary['push_messages']:g}",
         f"{summary['usd_per_1000_orders']:.4f}",
     ]
 

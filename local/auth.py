@@ -79,20 +79,31 @@ class LocalIdp:
         return {"keys": [{**jwk, "kid": self.key_id, "alg": ALGORITHM, "use": "sig"}]}
 
     def issue_token(
-        self, user: str, role: str = "customer", *, lifetime_seconds: int = TOKEN_LIFETIME_SECONDS
+        self,
+        user: str,
+        role: str = "customer",
+        *,
+        lifetime_seconds: int = TOKEN_LIFETIME_SECONDS,
+        audience: str = AUDIENCE,
+        token_use: str = "id",
+        sub: str | None = None,
     ) -> str:
-        """A Cognito-ID-token-like JWT for `user` (stable sub per name); barista, display add their group."""
+        """A Cognito-ID-token-like JWT for `user` (stable sub per name); barista, display add their group.
+
+        `lifetime_seconds`, `audience` and `token_use` let tests make the tokens a server must refuse;
+        `sub` replaces the name-derived subject (tests whose customers are plain ids).
+        """
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}, not {role!r}")
         if not user or not user.strip():
             raise ValueError("user must not be empty")
         now = int(time.time())
         claims: dict[str, Any] = {
-            "sub": user_sub(user),
+            "sub": sub or user_sub(user),
             "cognito:username": user,
-            "token_use": "id",
+            "token_use": token_use,
             "iss": ISSUER,
-            "aud": AUDIENCE,
+            "aud": audience,
             "auth_time": now,
             "iat": now,
             "exp": now + lifetime_seconds,

@@ -31,6 +31,7 @@ so an unevaluable condition can only deny. NotAction/NotResource are refused.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import json
@@ -61,6 +62,36 @@ SAM_PRINCIPAL_TYPES = ("AWS::Serverless::Function", "AWS::Serverless::StateMachi
 
 class PolicyError(Exception):
     """The template's policies cannot be read or evaluated here (fails the test: extend this module)."""
+
+
+# ------------------------------------------------------------------------------ thread attribution
+@contextmanager
+def threads_inherit(local: threading.local, attribute: str) -> Iterator[None]:
+    """While active, a thread started from a thread that has `local.<attribute>` set runs with it set too.
+
+    A handler may fan work out to threads (the push fan-out posts with a thread pool); their AWS calls
+    are still that function's, so whatever attributes calls per thread must follow them there.
+    """
+    original_start, original_run = threading.Thread.start, threading.Thread.run
+
+    def start(thread: threading.Thread) -> None:
+        thread._inherited_attribution = getattr(local, attribute, None)  # type: ignore[attr-defined]
+        original_start(thread)
+
+    def run(thread: threading.Thread) -> None:
+        inherited = getattr(thread, "_inherited_attribution", None)
+        if inherited is not None:
+            setattr(local, attribute, inherited)
+        original_run(thread)
+
+    # setattr: the class's methods are replaced for the duration (process-wide, like the hooks above).
+    setattr(threading.Thread, "start", start)  # noqa: B010
+    setattr(threading.Thread, "run", run)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(threading.Thread, "start", original_start)  # noqa: B010
+        setattr(threading.Thread, "run", original_run)  # noqa: B010
 
 
 # --------------------------------------------------------------------------------------- calls
@@ -115,6 +146,9 @@ class CallRecorder:
             self._unwrap.append(self._wrap_invoke(logical_id, function))
         _StateMachineClients.join(self)
         self._unwrap.append(lambda: _StateMachineClients.leave(self))
+        inheriting = contextlib.ExitStack()
+        inheriting.enter_context(threads_inherit(self._invocation, "principal"))
+        self._unwrap.append(inheriting.close)
         self._active = True
 
     def stop(self) -> None:

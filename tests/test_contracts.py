@@ -26,6 +26,7 @@ from moto.events.models import EventPattern
 from local.engine import LocalEngine
 from local.template import Template
 from serverlesspresso.models import OrderState
+from serverlesspresso.orders import to_item
 from serverlesspresso.resume import COMPLETE_ORDER, CUSTOMER_CANCEL, SUBMIT_ORDER
 from tests.e2e.flows import Shop, wait_for
 from tests.helpers import eventbridge_event_names, load_event
@@ -251,6 +252,11 @@ def one_order_through_every_principal() -> Iterator[tuple[LocalEngine, list[AwsC
         LocalEngine.in_process(TEMPLATE_PATH, 0.05, start_dispatcher=False) as engine,
         recording(engine) as recorder,
     ):
+        # A barista screen connected to the push channel (as $connect stores it), so the fan-out posts
+        engine.clients["dynamodb"].put_item(
+            TableName=engine.table_names["ConnectionsTable"],
+            Item=to_item({"connectionId": "screen-1", "audience": "barista", "expiresAt": 1}),
+        )
         engine.dispatcher.start()
         shop = Shop(engine)
         completed = shop.place_order(user_id="alice")
@@ -278,6 +284,8 @@ def test_the_recorder_sees_every_principal_make_its_calls(
     engine, calls = one_order_through_every_principal
     tables = {logical_id: engine.template.arn(logical_id) for logical_id in engine.table_names}
     bus = engine.template.arn("OrderEventBus")
+    api, stage = engine.template.ref("PushApi"), engine.template.ref("PushStage")
+    push_to_screen = f"arn:aws:execute-api:us-east-1:123456789012:{api}/{stage}/POST/@connections/screen-1"
 
     # Then the recorded (principal, action, resource) triples include every kind of call of an order's
     # life, attributed to the function or state machine that made it
@@ -295,6 +303,7 @@ def test_the_recorder_sees_every_principal_make_its_calls(
         ("OrderEndedFunction", "events:PutEvents", bus),  # OrderManager.OrderChanged
         ("PushFanOutFunction", "dynamodb:GetItem", tables["OrdersTable"]),
         ("PushFanOutFunction", "dynamodb:Query", f"{tables['ConnectionsTable']}/index/ByAudience"),
+        ("PushFanOutFunction", "execute-api:ManageConnections", push_to_screen),  # from its thread pool
     } <= recorded
     # And PutEvents is recorded with the condition keys IAM would see
     assert {

@@ -67,27 +67,38 @@ class Invoker(Protocol):
 
 @dataclass(frozen=True)
 class WebSocketRoutes:
-    """The functions behind the template's WebSocket API routes (logical ids; None when absent)."""
+    """The template's WebSocket API routes: the functions behind $connect / $disconnect (logical ids;
+    None when absent), and what API Gateway itself answers on mock routes ({route key: message})."""
 
     connect: str | None = None
     disconnect: str | None = None
+    mock_answers: dict[str, str] = field(default_factory=dict)
 
 
 def websocket_routes(template: Template) -> WebSocketRoutes:
-    """Read `$connect` / `$disconnect` from the template's AWS::ApiGatewayV2 routes and integrations."""
+    """Read the template's AWS::ApiGatewayV2 routes, integrations and mock integration responses."""
     functions: dict[str, str] = {}
+    answers: dict[str, str] = {}
     integrations = template.resources("AWS::ApiGatewayV2::Integration")
+    responses = template.resources("AWS::ApiGatewayV2::IntegrationResponse")
     for route in template.resources("AWS::ApiGatewayV2::Route").values():
         props = route.get("Properties", {})
+        route_key = str(props.get("RouteKey"))
         target = json.dumps(props.get("Target", ""))
         integration = next((name for name in integrations if f"${{{name}}}" in target), None)
         if integration is None:
             continue
-        uri = json.dumps(integrations[integration].get("Properties", {}).get("IntegrationUri", ""))
-        function = re.search(r"\$\{(\w+)\.Arn\}", uri)
+        integration_props = integrations[integration].get("Properties", {})
+        if integration_props.get("IntegrationType") == "MOCK":
+            for response in responses.values():
+                response_props = response.get("Properties", {})
+                if response_props.get("IntegrationId") == {"Ref": integration}:
+                    answers[route_key] = str(response_props.get("ResponseTemplates", {}).get("$default", ""))
+            continue
+        function = re.search(r"\$\{(\w+)\.Arn\}", json.dumps(integration_props.get("IntegrationUri", "")))
         if function:
-            functions[str(props.get("RouteKey"))] = function.group(1)
-    return WebSocketRoutes(functions.get("$connect"), functions.get("$disconnect"))
+            functions[route_key] = function.group(1)
+    return WebSocketRoutes(functions.get("$connect"), functions.get("$disconnect"), answers)
 
 
 @dataclass
@@ -260,10 +271,12 @@ class LocalPush:
         self.log(f"connected {connection_id}")
         sender = asyncio.create_task(self._send_queued(client))
         try:
-            async for _message in connection:
-                # Nothing a client sends changes what it receives; a message only keeps the connection
-                # alive (API Gateway closes idle connections after 10 minutes).
-                pass
+            async for message in connection:
+                # Nothing a client sends changes what it receives. A mock route (ping) is answered the
+                # way API Gateway answers it; anything else only keeps the connection alive.
+                answer = self._routes.mock_answers.get(_action(message))
+                if answer:
+                    self._enqueue(client, answer.encode())
         except ConnectionClosed:
             pass  # closed without a proper close frame: the same clean-up
         finally:
@@ -330,6 +343,16 @@ class LocalPush:
             return False
         asyncio.run_coroutine_threadsafe(client.connection.close(1000, "closed by the server"), self._loop)
         return True
+
+
+def _action(message: str | bytes) -> str:
+    """The route key of a client message: its `action` (RouteSelectionExpression $request.body.action)."""
+    try:
+        body = json.loads(message)
+    except ValueError:
+        return "$default"
+    action = body.get("action") if isinstance(body, dict) else None
+    return str(action) if isinstance(action, str) else "$default"
 
 
 def _management_handler(push: LocalPush) -> type[BaseHTTPRequestHandler]:

@@ -16,18 +16,31 @@ heartbeat out (the engine stops what is still running when the test ends).
 Least privilege: every engine made here records the AWS calls its functions and state machine make
 (tests/least_privilege.py) and, when the test has passed, checks each against that principal's policy
 in template.yaml; a call the policy lacks fails the test at teardown.
+
+Push channel: every engine made here serves the template's WebSocket API (local/push) with three
+screens connected (a barista, a display and the default customer of tests/e2e/flows.py), recording
+every message; when the test has passed, no message may hold a task token, an execution ARN or a
+user id (scenario tests thereby check it over every scenario), and every order message must be one of
+the contract's shape. `engine.push` is the LocalPush, `engine.idp` the identity provider.
 """
 
 from __future__ import annotations
 
+import json
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from functools import cache
 from typing import Any
 
 import pytest
 
+from local.auth import LocalIdp, user_sub
 from local.engine import LocalEngine
+from local.push.server import LocalPush
+from serverlesspresso.ordering import PUBLIC_ORDER_FIELDS
 from tests.e2e.flows import Shop
+from tests.e2e.screens import Screen
 from tests.least_privilege import Policies, recording
 from tests.template_tables import TEMPLATE_PATH
 
@@ -35,22 +48,83 @@ TIME_SCALE = 0.005
 PATIENT_TIME_SCALE = 0.05
 
 
+DEFAULT_CUSTOMER = "customer-1"  # Shop.place_order's default user id
+
+
+@cache
+def identity_provider() -> LocalIdp:
+    """One signing key per test process (generating an RSA key per test would cost seconds)."""
+    return LocalIdp(tempfile.mkdtemp(prefix="serverlesspresso-idp-"))
+
+
 @contextmanager
 def _engine(*, start_dispatcher: bool = True, **options: Any) -> Iterator[LocalEngine]:
     options.setdefault("time_scale", TIME_SCALE)
     path = options.pop("template_path", TEMPLATE_PATH)
+    idp = identity_provider()
+    push = LocalPush(idp)
     with (
-        LocalEngine.in_process(path, start_dispatcher=False, **options) as local,
+        LocalEngine.in_process(
+            path, start_dispatcher=False, function_env=push.function_env, **options
+        ) as local,
         recording(local) as recorder,
     ):
-        if start_dispatcher:  # only once the recorder is listening
-            local.dispatcher.start()
-        yield local
+        push.start(local)
+        local.push = push  # type: ignore[attr-defined]
+        local.idp = idp  # type: ignore[attr-defined]
+        screens = [
+            Screen(push.url, idp.issue_token("barista-screen", "barista"), "barista"),
+            Screen(push.url, idp.issue_token("display-screen", "display"), "display"),
+            # Shop's customers are ids, not names: this token's sub is the default customer's id.
+            Screen(push.url, idp.issue_token("screen-customer", sub=DEFAULT_CUSTOMER), "customer"),
+        ]
+        try:
+            if start_dispatcher:  # only once the recorder is listening
+                local.dispatcher.start()
+            yield local
+        finally:
+            for screen in screens:
+                screen.close()
+            push.stop()
         policies = Policies.of(local.template)
         denied = policies.denials(recorder.calls())
         assert not denied, f"AWS calls template.yaml does not allow ({policies.source}):\n" + "\n".join(
             denied
         )
+        _assert_messages_hold_public_fields_only(local, screens)
+
+
+def _assert_messages_hold_public_fields_only(engine: LocalEngine, screens: list[Screen]) -> None:
+    """No task token, execution ARN or user id in any message any screen received."""
+    secrets: set[str] = set()
+    for execution in engine.executions():
+        secrets.add(execution["executionArn"])
+        for event in engine.history(execution["executionArn"]):
+            if event["type"] == "TaskScheduled":
+                parameters = json.loads(event["taskScheduledEventDetails"]["parameters"])
+                secrets |= set(_values_of(parameters, "TaskToken"))
+    orders = engine.clients["dynamodb"].scan(TableName=engine.table_names["OrdersTable"])["Items"]
+    secrets |= {item["userId"]["S"] for item in orders if "userId" in item}
+    secrets |= {user_sub(name) for name in ("barista-screen", "display-screen", "screen-customer")}
+    for screen in screens:
+        for message in screen.received():
+            text = json.dumps(message)
+            leaked = [secret for secret in secrets if secret in text]
+            assert not leaked, f"{screen.name} received a private value in a {message['type']} message"
+            if message["type"] == "order":
+                assert set(message["order"]) <= set(PUBLIC_ORDER_FIELDS), message["order"].keys()
+
+
+def _values_of(node: Any, key: str) -> Iterator[str]:
+    if isinstance(node, dict):
+        for name, value in node.items():
+            if name == key and isinstance(value, str):
+                yield value
+            else:
+                yield from _values_of(value, key)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _values_of(item, key)
 
 
 @pytest.fixture

@@ -63,15 +63,20 @@ def test_a_customer_submits_and_a_barista_completes_the_order(patient_shop: Shop
     assert terminal_entries(order) == ["COMPLETED"]
     assert "taskToken" not in order
     # And each of the order's events reached the bus once, the number as a number, no token to screens
-    assert sorted(shop.detail_types(order_id)) == sorted(
+    expected_types = sorted(
         [
             NEW_ORDER,
             "OrderProcessor.WorkflowStarted",
             "OrderProcessor.WaitingCompletion",
             "OrderManager.WaitingCompletion",
             "OrderProcessor.orderFinished",
+            # to the push channel: WAITING_FOR_CUSTOMER and COMPLETED recorded by the handlers
+            "OrderManager.OrderChanged",
+            "OrderManager.OrderChanged",
         ]
     )
+    # (the last OrderChanged follows the order's final write: wait for it to reach the bus)
+    wait_for(lambda: sorted(shop.detail_types(order_id)) == expected_types, "the order's events")
     [queued] = shop.events(order_id, "OrderManager.WaitingCompletion")
     assert queued["detail"] == {"orderId": order_id, "userId": "alice", "orderNumber": 1}
     finished = shop.ending_event(order_id)
@@ -172,7 +177,13 @@ def test_a_closed_shop_rejects_a_new_order(shop: Shop) -> None:
         "OrderProcessor.ShopUnavailable",
         "closed",
     )
-    assert shop.detail_types(order_id) == [NEW_ORDER, "OrderProcessor.ShopUnavailable"]
+    wait_for(
+        lambda: (
+            shop.detail_types(order_id)
+            == [NEW_ORDER, "OrderProcessor.ShopUnavailable", "OrderManager.OrderChanged"]
+        ),  # REJECTED, to push
+        "the order's events",
+    )
     assert shop.in_flight() == set()
     assert shop.problems() == []
 
