@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -54,13 +55,23 @@ class Screens:
         return stack.api.port
 
     def open(
-        self, screen: str, user: str, role: str | None = None, viewport: dict[str, int] | None = None
+        self,
+        screen: str,
+        user: str,
+        role: str | None = None,
+        viewport: dict[str, int] | None = None,
+        before: Callable[[Any], None] | None = None,
     ) -> Any:
-        """A page showing `screen`, signed in as `user` through a one-time link, once it is live."""
+        """A page showing `screen`, signed in as `user` through a one-time link, once it is live.
+
+        `before(context)` runs before the page opens (e.g. to route its WebSocket).
+        """
         from playwright.sync_api import expect
 
         context = self.browser.new_context(viewport=viewport or VIEWPORTS[screen])
         self._contexts.append(context)
+        if before is not None:
+            before(context)
         page = context.new_page()
         page.on("console", lambda message: self._console(screen, user, message))
         page.on("pageerror", lambda error: self.errors.append(f"{screen}/{user}: {error}"))
