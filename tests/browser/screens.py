@@ -130,4 +130,4 @@ def order_from_the_menu(phone: Any, drink: str) -> str:
     phone.get_by_role("button", name="Place order").click()
     heading = phone.get_by_role("heading", name=re.compile(r"^Order #\d+ is waiting for a barista$"))
     expect(heading).to_be_visible()
-    return re.findall(r"\d+", heading.inner_text())[0]
+    return str(re.findall(r"\d+", heading.inner_text())[0])

@@ -5,11 +5,10 @@
 import { Api, ApiError } from "./api.js";
 import { claimsOf, groupsOf, signIn, signOut } from "./auth.js";
 import { startScreenFeed } from "./live.js";
-import { OrderBook } from "./orders.js";
+import { OrderBook, readBoard } from "./orders.js";
 import { clock, confirmAction, enteredAt, h, loadRuntimeConfig, render, secondsSince } from "./ui.js";
 
 const SCREEN = "barista";
-const IN_QUEUE = ["WAITING_FOR_BARISTA", "COMPLETING"];
 
 const config = await loadRuntimeConfig();
 const token = await signIn(config, SCREEN);
@@ -31,15 +30,7 @@ if (!groupsOf(token).includes("barista")) {
 
 // ------------------------------------------------------------------------------------ data
 async function resync() {
-  const [config_, waiting, completing, completed] = await Promise.all([
-    api.get("/config"),
-    api.get("/orders?state=WAITING_FOR_BARISTA&limit=50"),
-    api.get("/orders?state=COMPLETING&limit=50"),
-    api.get("/orders?state=COMPLETED&limit=20"),
-  ]);
-  shop = config_;
-  book.replaceStates(IN_QUEUE, [...waiting.orders, ...completing.orders]);
-  for (const order of completed.orders) book.put(order);
+  shop = await readBoard(api, book);
   update();
 }
 

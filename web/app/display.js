@@ -5,12 +5,11 @@
 import { Api } from "./api.js";
 import { signIn, signOut } from "./auth.js";
 import { startScreenFeed } from "./live.js";
-import { OrderBook } from "./orders.js";
+import { IN_PROGRESS, OrderBook, readBoard } from "./orders.js";
 import { clock, enteredAt, h, loadRuntimeConfig, render, secondsSince } from "./ui.js";
 import qrcode from "./vendor/qrcode-generator/qrcode.mjs";
 
 const SCREEN = "display";
-const PREPARING = ["WAITING_FOR_BARISTA", "COMPLETING"];
 const MAX_PREPARING = 14;
 const READY_SECONDS = 600; // the original display drops a collected order after 10 minutes
 const ADMISSION_REFRESH_MS = 10_000; // places left on the code change with every order
@@ -26,15 +25,7 @@ let shownCode = null;
 
 // ------------------------------------------------------------------------------------ data
 async function resync() {
-  const [config_, waiting, completing, completed] = await Promise.all([
-    api.get("/config"),
-    api.get("/orders?state=WAITING_FOR_BARISTA&limit=50"),
-    api.get("/orders?state=COMPLETING&limit=50"),
-    api.get("/orders?state=COMPLETED&limit=20"),
-  ]);
-  shop = config_;
-  book.replaceStates(PREPARING, [...waiting.orders, ...completing.orders]);
-  for (const order of completed.orders) book.put(order);
+  shop = await readBoard(api, book);
   await refreshAdmission();
   update();
 }
@@ -109,7 +100,7 @@ function ticket(order, since) {
 function update() {
   if (!shop) return;
   const preparing = book
-    .list((o) => PREPARING.includes(o.state))
+    .list((o) => IN_PROGRESS.includes(o.state))
     .sort((a, b) => (enteredAt(a, "WAITING_FOR_BARISTA") > enteredAt(b, "WAITING_FOR_BARISTA") ? 1 : -1))
     .slice(0, MAX_PREPARING);
   const ready = book

@@ -3,6 +3,7 @@
 // updatedAt, which every write of the order moves forward).
 
 export const TERMINAL = new Set(["COMPLETED", "CANCELLED", "TIMED_OUT", "REJECTED"]);
+export const IN_PROGRESS = ["WAITING_FOR_BARISTA", "COMPLETING"]; // the barista queue and the display's Preparing
 
 /** True when `candidate` is at least as new as `current`. */
 export function isNewer(candidate, current) {
@@ -38,6 +39,22 @@ export class OrderBook {
   list(predicate = () => true) {
     return [...this.orders.values()].filter(predicate);
   }
+}
+
+/**
+ * Re-read what the barista board and the display show into `book`: the queue (waiting, being made) and
+ * the latest completed orders. Returns the shop configuration, read alongside.
+ */
+export async function readBoard(api, book) {
+  const [shop, waiting, completing, completed] = await Promise.all([
+    api.get("/config"),
+    api.get("/orders?state=WAITING_FOR_BARISTA&limit=50"),
+    api.get("/orders?state=COMPLETING&limit=50"),
+    api.get("/orders?state=COMPLETED&limit=20"),
+  ]);
+  book.replaceStates(IN_PROGRESS, [...waiting.orders, ...completing.orders]);
+  for (const order of completed.orders) book.put(order);
+  return shop;
 }
 
 /** The order's state in plain words, for the customer (title and detail). */
