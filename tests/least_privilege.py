@@ -274,17 +274,23 @@ def _is_token_call(call: _RawCall) -> bool:
     return f"{call.prefix}:{call.operation}" in TOKEN_ACTIONS
 
 
+def issued_task_tokens(engine: LocalEngine) -> dict[str, str]:
+    """Every task token the engine's executions issued (their TaskScheduled events) -> its state machine."""
+    issued: dict[str, str] = {}
+    for execution in engine.executions():
+        for event in engine.history(execution["executionArn"]):
+            if event["type"] == "TaskScheduled":
+                parameters = json.loads(event["taskScheduledEventDetails"]["parameters"])
+                for token in _values_of(parameters, "TaskToken"):
+                    issued[token] = execution["stateMachineArn"]
+    return issued
+
+
 class _TokenOwners:
     """Task token -> ARN of the state machine whose execution issued it (from TaskScheduled events)."""
 
     def __init__(self, engine: LocalEngine) -> None:
-        self._owners: dict[str, str] = {}
-        for execution in engine.executions():
-            for event in engine.history(execution["executionArn"]):
-                if event["type"] == "TaskScheduled":
-                    parameters = json.loads(event["taskScheduledEventDetails"]["parameters"])
-                    for token in _values_of(parameters, "TaskToken"):
-                        self._owners[token] = execution["stateMachineArn"]
+        self._owners = issued_task_tokens(engine)
 
     def owner(self, token: str) -> str:
         if token not in self._owners:

@@ -52,6 +52,7 @@ DEFAULT_HOST = "127.0.0.1"
 SUBPROTOCOL = "serverlesspresso.v1"  # = serverlesspresso.push.SUBPROTOCOL
 SEND_TIMEOUT_SECONDS = 5.0
 QUEUE_LIMIT = 1000  # messages waiting for one connection before it counts as too slow
+HANDSHAKE_TIMEOUT_SECONDS = 60
 HANDLER_THREADS = 4  # $connect/$disconnect invocations in flight (the engine runs one at a time anyway)
 _CONNECTIONS_PATH = re.compile(r"^(?:/[^/]+)*/@connections/(?P<id>[^/?]+)$")
 
@@ -221,6 +222,9 @@ class LocalPush:
                 subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
                 process_request=self._handshake,
                 ping_interval=30,
+                # The handshake waits for $connect, which runs through the engine (one invocation at a
+                # time): on a busy machine that can take longer than websockets' default 10 s.
+                open_timeout=HANDSHAKE_TIMEOUT_SECONDS,
             )
 
         loop.run_until_complete(open_server())

@@ -41,7 +41,7 @@ from local.push.server import LocalPush
 from serverlesspresso.ordering import PUBLIC_ORDER_FIELDS
 from tests.e2e.flows import Shop
 from tests.e2e.screens import Screen
-from tests.least_privilege import Policies, recording
+from tests.least_privilege import Policies, issued_task_tokens, recording
 from tests.template_tables import TEMPLATE_PATH
 
 TIME_SCALE = 0.005
@@ -96,13 +96,7 @@ def _engine(*, start_dispatcher: bool = True, **options: Any) -> Iterator[LocalE
 
 def _assert_messages_hold_public_fields_only(engine: LocalEngine, screens: list[Screen]) -> None:
     """No task token, execution ARN or user id in any message any screen received."""
-    secrets: set[str] = set()
-    for execution in engine.executions():
-        secrets.add(execution["executionArn"])
-        for event in engine.history(execution["executionArn"]):
-            if event["type"] == "TaskScheduled":
-                parameters = json.loads(event["taskScheduledEventDetails"]["parameters"])
-                secrets |= set(_values_of(parameters, "TaskToken"))
+    secrets = set(issued_task_tokens(engine)) | {e["executionArn"] for e in engine.executions()}
     orders = engine.clients["dynamodb"].scan(TableName=engine.table_names["OrdersTable"])["Items"]
     secrets |= {item["userId"]["S"] for item in orders if "userId" in item}
     secrets |= {user_sub(name) for name in ("barista-screen", "display-screen", "screen-customer")}
@@ -113,18 +107,6 @@ def _assert_messages_hold_public_fields_only(engine: LocalEngine, screens: list[
             assert not leaked, f"{screen.name} received a private value in a {message['type']} message"
             if message["type"] == "order":
                 assert set(message["order"]) <= set(PUBLIC_ORDER_FIELDS), message["order"].keys()
-
-
-def _values_of(node: Any, key: str) -> Iterator[str]:
-    if isinstance(node, dict):
-        for name, value in node.items():
-            if name == key and isinstance(value, str):
-                yield value
-            else:
-                yield from _values_of(value, key)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _values_of(item, key)
 
 
 @pytest.fixture

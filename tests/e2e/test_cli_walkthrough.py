@@ -77,9 +77,14 @@ class LocalProcess:
 @pytest.fixture
 def local_stack() -> Iterator[LocalProcess]:
     """`make local` on free ports, ready; interrupted at the end if the test did not stop it."""
-    port, api_port = free_port(), free_port()
+    port, api_port, push_port = free_port(), free_port(), free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "local.cli", "--port", str(port), "--api-port", str(api_port)],
+        [
+            sys.executable,
+            "-m",
+            "local.cli",
+            *("--port", str(port), "--api-port", str(api_port), "--push-port", str(push_port)),
+        ],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -57,11 +57,13 @@ PLAN_BY_ARRIVAL = (
 )
 # Moto needs a while for 50 orders: it parses the ASL for every execution (~0.2 s of CPU each), so
 # admitting them all takes ~15 s here, and an event may reach its handler seconds after it was put.
-# Heartbeats 300 s -> 12 s and 900 s -> 36 s keep every deadline above that with room to spare: a
+# Every order change also runs the push fan-out (to the three screens tests/e2e/conftest.py connects),
+# one more handler in the engine's one-at-a-time queue: admitting them all takes longer still.
+# Heartbeats 300 s -> 24 s and 900 s -> 72 s keep every deadline above that with room to spare: a
 # token is stored well inside the customer wait, no timeout frees a slot before the last order asked
 # for one, and the orders that complete or are cancelled still wait for their barista when everyone
 # has asked.
-RUSH_TIME_SCALE = 0.04
+RUSH_TIME_SCALE = 0.08
 POLL_INTERVAL = 0.5  # 50 threads polling: leave moto (and the GIL) to the workflow
 # Customers arrive this far apart (all 50 within 5 s): 50 executions starting at the same instant
 # starve the dispatcher thread of the GIL, and events reach handlers later still.
