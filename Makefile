@@ -178,3 +178,19 @@ replay: $(VENV)/.installed
 
 reconcile: $(VENV)/.installed
 	@$(OPS) ops.cli reconcile $(if $(GIVEN_ENV),--env $(GIVEN_ENV)) $(call given,LOCAL,--local)
+
+# A URL, as the last line, that opens a screen of the running `make local` already signed in (once):
+#   make -s link SCREEN=order USER=alice           the order app
+#   make -s link SCREEN=barista USER=bob           the barista board (ROLE=barista by default)
+#   make -s link SCREEN=display USER=screen        the display            [ROLE=... API_PORT=3000]
+SCREEN ?= order
+.PHONY: link
+link: $(VENV)/.installed
+	@$(BIN)/python -m local.web.link --screen "$(SCREEN)" --user "$(USER)" $(call given,ROLE,--role) \
+	  $(call given,API_PORT,--api-port)
+
+# The three screens during a scripted rush, as PNGs in docs/screenshots/ (shown in the README). Needs a
+# Chromium (Debian's `chromium` package; local/web/chromium.py).
+.PHONY: screenshots
+screenshots: $(VENV)/.installed
+	@$(BIN)/python -m local.web.screenshots --out docs/screenshots

@@ -56,6 +56,15 @@ class Invoker(Protocol):
         """Invoke the function synchronously, as API Gateway's Lambda integration does."""
 
 
+class Site(Protocol):
+    """Paths served beside the API (the screens, local/web): asked first, None passes to the API."""
+
+    def handle(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> HttpResponse | None:
+        """The response for one of the site's paths, or None."""
+
+
 # --------------------------------------------------------------------------------------- routes
 @dataclass(frozen=True)
 class Cors:
@@ -328,8 +337,10 @@ class LocalApi:
         port: int = DEFAULT_PORT,
         idp: LocalIdp | None = None,
         access_log: Callable[[str], None] | None = None,
+        site: Site | None = None,
     ) -> None:
-        """`access_log` receives one line per request (default: stderr); `idp` checks the tokens."""
+        """`access_log` receives one line per request (default: stderr); `idp` checks the tokens;
+        `site` serves the screens' paths (local/web) before the API's routes are looked up."""
         self.engine = engine
         self.definition = api_definition(engine.template)
         if not self.definition.routes:
@@ -341,6 +352,7 @@ class LocalApi:
         self._thread: threading.Thread | None = None
         self._access_log = access_log
         self._log_lock = threading.Lock()
+        self.site = site
 
     # ------------------------------------------------------------------------------ the core
     def handle(
@@ -358,6 +370,10 @@ class LocalApi:
             and "access-control-request-method" in lowered
         ):
             return self._preflight(cors, lowered)
+        if self.site is not None:
+            served = self.site.handle(method, target, lowered, body)
+            if served is not None:
+                return served
         found = self.definition.find(method, path)
         if found is None:
             return self._with_cors(_message(404, "Not Found"), lowered)

@@ -38,9 +38,14 @@ AUDIENCE = "serverlesspresso-local"  # stands for the user pool client id
 ALGORITHM = "RS256"
 TOKEN_LIFETIME_SECONDS = 7 * 24 * 3600  # a week: "at least a day" with room for a long-running stack
 ROLES = ("customer", "barista", "display")
+# Role -> Cognito group, = serverlesspresso.identity's BARISTA_GROUP / DISPLAY_GROUP and the template's
+# BaristaGroup / DisplayGroup. A customer is in no group.
 BARISTA_GROUP = "barista"  # = serverlesspresso.identity.BARISTA_GROUP and the template's BaristaGroup
-DISPLAY_GROUP = "display"  # = serverlesspresso.connections.DISPLAY_GROUP and the template's DisplayGroup
+DISPLAY_GROUP = "display"  # = serverlesspresso.identity.DISPLAY_GROUP and the template's DisplayGroup
+ROLE_GROUPS = {"barista": BARISTA_GROUP, "display": DISPLAY_GROUP}
 JWKS_PATH = "/.well-known/jwks.json"  # where Cognito serves a pool's keys, under its issuer
+LOGIN_TICKET_USE = "login-ticket"  # a `make link` ticket: signs in once at /oauth2/authorize, no API access
+LOGIN_TICKET_LIFETIME_SECONDS = 600
 _SUB_NAMESPACE = uuid.UUID("8f6c1c52-4d0e-4a8e-9a57-2f3c6b1d0e11")
 
 
@@ -103,10 +108,29 @@ class LocalIdp:
             "iat": now,
             "exp": now + lifetime_seconds,
         }
-        if role == "barista":
-            claims["cognito:groups"] = [BARISTA_GROUP]
-        elif role == "display":
-            claims["cognito:groups"] = [DISPLAY_GROUP]
+        if role in ROLE_GROUPS:
+            claims["cognito:groups"] = [ROLE_GROUPS[role]]
+        return jwt.encode(claims, self._private_key, algorithm=ALGORITHM, headers={"kid": self.key_id})
+
+    def issue_login_ticket(self, user: str, role: str) -> str:
+        """A short-lived, single-use sign-in for `user` (`make link`): the local authorize endpoint
+        redeems it once instead of showing its form. Never accepted as an API token (token_use)."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, not {role!r}")
+        if not user or not user.strip():
+            raise ValueError("user must not be empty")
+        now = int(time.time())
+        claims = {
+            "sub": user_sub(user),
+            "cognito:username": user,
+            "role": role,
+            "token_use": LOGIN_TICKET_USE,
+            "jti": str(uuid.uuid4()),
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "iat": now,
+            "exp": now + LOGIN_TICKET_LIFETIME_SECONDS,
+        }
         return jwt.encode(claims, self._private_key, algorithm=ALGORITHM, headers={"kid": self.key_id})
 
     def verify(self, token: str) -> dict[str, Any]:
@@ -127,6 +151,14 @@ class LocalIdp:
             raise Unauthorized(str(error)) from None
         return claims
 
+    def verify_login_ticket(self, ticket: str) -> dict[str, Any]:
+        """The claims of a valid login ticket (user, role, jti); Unauthorized otherwise. Single use is
+        the authorize endpoint's business (it remembers the jti)."""
+        claims = self.verify(ticket)
+        if claims.get("token_use") != LOGIN_TICKET_USE or claims.get("role") not in ROLES:
+            raise Unauthorized("not a login ticket")
+        return claims
+
     def authorize(self, headers: Mapping[str, str]) -> Identity:
         """Emulate the JWT authorizer on a request's headers (names case-insensitive)."""
         lowered = {name.lower(): value for name, value in headers.items()}
@@ -136,6 +168,8 @@ class LocalIdp:
         scheme, _, token = value.partition(" ")
         token = token.strip() if scheme.lower() == "bearer" else value  # API Gateway takes either form
         claims = self.verify(token)
+        if claims.get("token_use") == LOGIN_TICKET_USE:
+            raise Unauthorized("a login ticket is not an API token")
         scope = claims.get("scope")
         return Identity(
             claims={name: authorizer_claim_value(v) for name, v in claims.items()},

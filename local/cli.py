@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, TextIO  # noqa: E402
 from local.api_server import DEFAULT_PORT as DEFAULT_API_PORT  # noqa: E402  (no boto3/moto: cheap)
 from local.api_server import LocalApi, api_definition  # noqa: E402
 from local.auth import LocalIdp  # noqa: E402
+from local.web.site import WebSite  # noqa: E402
 
 if TYPE_CHECKING:
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
@@ -126,15 +127,17 @@ class LocalStack:
             )
             engine.dispatcher.start()
             api: LocalApi | None = None
+            site = WebSite(idp, time_scale=time_scale)  # the screens, served beside the API
             routes = api_definition(engine.template).routes
             if routes:
                 if api_workers > 0:
                     api_functions = {route.function for route in routes}
                     workers = FunctionWorkers(engine, api_functions, workers=api_workers)
-                api = _Api(workers or engine, host=host, port=api_port, idp=idp, log_line=api_log)
+                api = _Api(workers or engine, host=host, port=api_port, idp=idp, log_line=api_log, site=site)
                 api.start()
             if push is not None:
                 push.start(engine)
+                site.push_url = push.url  # the screens' pushUrl (runtime-config.json)
         except BaseException:  # a half-started stack must not keep threads, processes or the port
             if push is not None:
                 push.stop()
@@ -387,6 +390,10 @@ def _banner(stack: LocalStack, time_scale: float) -> list[str]:
     ]
     if stack.api is not None:
         lines.append(f"HTTP API          {stack.api.url}  (tokens: make token USER=alice | ROLE=barista)")
+        lines.append(
+            f"Screens           {stack.api.url}/  {stack.api.url}/barista  {stack.api.url}/display"
+            "  (signed in: make -s link SCREEN=order|barista|display USER=name)"
+        )
     else:
         lines.append("HTTP API          not served: template.yaml declares no HttpApi routes")
     if stack.push_url is not None:

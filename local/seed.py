@@ -22,7 +22,8 @@ class SeedItem:
 
 
 def seed_items(template: Template) -> list[SeedItem]:
-    """The default data of a fresh local stack: the shop is open with the template's default capacity."""
+    """The default data of a fresh local stack: the shop is open with the template's default capacity,
+    and takes orders without an admission code (the template's RequireAdmission is for AWS)."""
     return [
         SeedItem(
             table="ConfigTable",
@@ -30,6 +31,7 @@ def seed_items(template: Template) -> list[SeedItem]:
                 "configId": SHOP_CONFIG_ID,
                 "isOpen": True,
                 "maxInFlight": int(template.parameter("DefaultMaxInFlight")),
+                "requireAdmission": False,
             },
         )
     ]

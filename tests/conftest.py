@@ -101,3 +101,15 @@ def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Lo
 
 
 botocore.session.create_loader = _shared_loader
+
+
+# --- the browser tests (tests/browser) ------------------------------------------------------------
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say loudly, at the end of the run, when the screens' browser tests were skipped for lack of a
+    Chromium (this runs in the xdist controller too, which never imports tests/browser/conftest.py)."""
+    from local.web.chromium import SKIP_MESSAGE
+
+    skipped = terminalreporter.stats.get("skipped", [])
+    if any(SKIP_MESSAGE in str(getattr(report, "longrepr", "")) for report in skipped):
+        terminalreporter.write_sep("!", "BROWSER TESTS SKIPPED", red=True, bold=True)
+        terminalreporter.write_line(SKIP_MESSAGE, red=True, bold=True)

@@ -21,8 +21,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from serverlesspresso.admission import AdmissionRefused
 from serverlesspresso.aws import events_client, sfn_client
-from serverlesspresso.dependencies import change_feed, order_repository, shop_config_store
+from serverlesspresso.dependencies import admission_desk, change_feed, order_repository, shop_config_store
 from serverlesspresso.identity import Caller, Unauthenticated, caller_from_claims
 from serverlesspresso.models import OrderState
 from serverlesspresso.observability import logger, metrics, tracer
@@ -37,6 +38,7 @@ from serverlesspresso.ordering import (
     cancel_by_customer,
     claim_order,
     complete_order,
+    current_admission,
     get_order_for,
     get_shop_config,
     list_orders,
@@ -71,6 +73,15 @@ app = APIGatewayHttpResolver(enable_validation=True)
 
 
 # -------------------------------------------------------------------------------------- request models
+class PlaceOrderRequest(BaseModel):
+    """POST /orders: the admission code from the display's QR code, when the shop requires one."""
+
+    # Other fields are ignored, as before this body existed (the owner is never taken from it anyway).
+    model_config = ConfigDict(extra="ignore")
+
+    admissionCode: str | None = Field(default=None, min_length=1, max_length=64)
+
+
 class SubmitOrderRequest(BaseModel):
     """PUT /orders/{orderId}: the drink the customer wants; checked against the menu by the domain."""
 
@@ -127,14 +138,17 @@ def submitted_choice() -> SubmitOrderRequest:
 # ----------------------------------------------------------------------------------------- customers
 @app.post("/orders")
 def post_order(caller: CurrentCaller) -> Response[dict[str, Any]]:
-    """Start an order: 202 with the new order (orderId); the workflow picks it up from the event."""
-    no_body()
+    """Start an order (body optional: PlaceOrderRequest, the admission code): 202 with the new order
+    (orderId); the workflow picks it up from the event."""
+    request = read_optional_body(app.current_event, PlaceOrderRequest)  # read once the caller is known
     order = place_order(
         caller,
         orders=order_repository(),
         shop=shop_config_store(),
         events=events_client(),
         bus_name=get_settings().event_bus_name,
+        admission=admission_desk(),
+        admission_code=request.admissionCode if request else None,
     )
     metrics.add_metric(name="OrdersPlaced", unit=MetricUnit.Count, value=1)
     return _json(HTTPStatus.ACCEPTED, order, headers={"Location": f"/orders/{order['orderId']}"})
@@ -235,6 +249,12 @@ def put_config(caller: CurrentBarista) -> dict[str, Any]:
     return update_shop_config(caller, update, shop=shop_config_store(), changes=change_feed()).model_dump()
 
 
+@app.get("/admission")
+def get_admission(caller: CurrentCaller) -> dict[str, Any]:
+    """The admission code for the display's QR code (baristas and the display)."""
+    return current_admission(caller, shop=shop_config_store(), admission=admission_desk()).as_dict()
+
+
 # ------------------------------------------------------------------------------------------- errors
 def _json(
     status: HTTPStatus, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
@@ -289,6 +309,11 @@ def _refused_request(error: InvalidRequest) -> Response[dict[str, Any]]:
 @app.exception_handler(Unauthenticated)
 def _unauthenticated(error: Unauthenticated) -> Response[dict[str, Any]]:
     return _error(HTTPStatus.UNAUTHORIZED, "sign in first", headers={"WWW-Authenticate": "Bearer"})
+
+
+@app.exception_handler(AdmissionRefused)
+def _not_admitted(error: AdmissionRefused) -> Response[dict[str, Any]]:
+    return _error(HTTPStatus.FORBIDDEN, str(error), reason=error.reason)
 
 
 @app.exception_handler(Forbidden)

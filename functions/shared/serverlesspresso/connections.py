@@ -15,10 +15,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from serverlesspresso.identity import BARISTA_GROUP
+from serverlesspresso.identity import BARISTA_GROUP, DISPLAY_GROUP
 from serverlesspresso.orders import timestamp, to_item
 
-DISPLAY_GROUP = "display"
 BY_AUDIENCE_INDEX = "ByAudience"  # pk audience
 BY_CUSTOMER_INDEX = "ByCustomer"  # pk customerSub (customer connections only)
 CONNECTION_LIFETIME = timedelta(hours=2)  # API Gateway closes every WebSocket connection after 2 hours

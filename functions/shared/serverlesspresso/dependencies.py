@@ -11,6 +11,7 @@ from serverlesspresso.orders import OrderRepository
 from serverlesspresso.settings import get_push_settings, get_settings
 
 if TYPE_CHECKING:
+    from serverlesspresso.admission import AdmissionDesk
     from serverlesspresso.connections import ConnectionStore
     from serverlesspresso.push import ManagementApiPoster
     from serverlesspresso.shop import ShopConfigStore
@@ -31,7 +32,20 @@ def shop_config_store() -> ShopConfigStore:
     from serverlesspresso.shop import ShopConfigStore
 
     settings = get_settings()
-    return ShopConfigStore(settings.config_table_name, dynamodb_client(), settings.default_max_in_flight)
+    return ShopConfigStore(
+        settings.config_table_name,
+        dynamodb_client(),
+        settings.default_max_in_flight,
+        settings.default_require_admission,
+    )
+
+
+@cache
+def admission_desk() -> AdmissionDesk:
+    """The admission codes (the display's QR code), kept beside the shop item in the config table."""
+    from serverlesspresso.admission import AdmissionDesk
+
+    return AdmissionDesk(get_settings().config_table_name, dynamodb_client())
 
 
 @cache

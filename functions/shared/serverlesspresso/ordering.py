@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from serverlesspresso.admission import AdmissionCode, AdmissionDesk
 from serverlesspresso.changes import ChangeFeed
 from serverlesspresso.identity import Caller
 from serverlesspresso.models import OrderState
@@ -66,6 +67,7 @@ PUBLIC_ORDER_FIELDS = (
     "timeline",
     "endReason",
     "version",
+    "customerName",  # what the barista calls out and the display may show: a name, nothing more
 )
 
 # An order that has not ended this long after it was placed is stuck (the workflow's longest path is
@@ -140,6 +142,12 @@ def require_barista(caller: Caller) -> None:
         raise Forbidden("baristas only")
 
 
+def require_staff_screen(caller: Caller) -> None:
+    """Forbidden unless the caller is a barista or the shop's display."""
+    if not (caller.is_barista or caller.is_display):
+        raise Forbidden("baristas and the shop's display only")
+
+
 # ------------------------------------------------------------------------------------------ customers
 def place_order(
     caller: Caller,
@@ -148,10 +156,15 @@ def place_order(
     shop: ShopConfigStore,
     events: Any,
     bus_name: str,
+    admission: AdmissionDesk | None = None,
+    admission_code: str | None = None,
     new_order_id: Callable[[], str] = lambda: str(uuid.uuid4()),
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> dict[str, Any]:
     """Start an order for the caller: write it PLACED, then publish Validator.NewOrder {orderId, userId}.
+
+    When the shop requires admission, `admission_code` must be a current code with places left
+    (AdmissionRefused otherwise); one place is taken only once the open-order limit let the order in.
 
     The order is written first so the workflow's events always find it. If the publish fails, the order
     is ended as REJECTED (no half-started order is left behind) and OrderNotStarted is raised.
@@ -165,8 +178,12 @@ def place_order(
     since = timestamp(now() - OPEN_ORDER_WINDOW)
     if orders.count_open_orders(caller.user_id, since) >= config.maxOpenOrdersPerCustomer:
         raise TooManyOpenOrders(config.maxOpenOrdersPerCustomer)
+    if config.requireAdmission:
+        if admission is None:
+            raise ValueError("the shop requires admission: pass the AdmissionDesk")
+        admission.admit(admission_code, config.ordersPerAdmissionCode, now())
     order_id = new_order_id()
-    order = orders.create(order_id, caller.user_id)
+    order = orders.create(order_id, caller.user_id, caller.display_name)
     try:
         publish_event(
             NEW_ORDER_EVENT, {"orderId": order_id, "userId": caller.user_id}, bus_name=bus_name, client=events
@@ -257,12 +274,13 @@ def list_orders(
     """Newest first: a customer's own orders (optionally of one state); for a barista, the queue.
 
     The barista's queue is the orders in `state` (default WAITING_FOR_BARISTA: ready to be made).
+    The display reads the queue as a barista does (and can change nothing).
     A customer's state filter is applied after the page is read, so such a page may hold fewer than
     `limit` orders while nextToken says there are more.
     """
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE_SIZE}", "limit")
-    if caller.is_barista:
+    if caller.is_barista or caller.is_display:
         index, partition = BY_STATE_INDEX, (state or OrderState.WAITING_FOR_BARISTA).value
         filter_state = None
     else:
@@ -333,6 +351,12 @@ def cancel_by_barista(
 def get_shop_config(caller: Caller, *, shop: ShopConfigStore) -> ShopConfig:
     """Anyone signed in may read the menu and whether the shop is open."""
     return shop.get()
+
+
+def current_admission(caller: Caller, *, shop: ShopConfigStore, admission: AdmissionDesk) -> AdmissionCode:
+    """The admission code the display shows now (baristas and the display only)."""
+    require_staff_screen(caller)
+    return admission.current(shop.get().ordersPerAdmissionCode)
 
 
 def update_shop_config(

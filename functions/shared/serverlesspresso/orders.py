@@ -182,12 +182,19 @@ class OrderRepository:
             return TokenStoreResult(TokenStore.STALE, current)
         return TokenStoreResult(TokenStore.STORED)
 
-    def create(self, order_id: str, user_id: str) -> dict[str, Any]:
-        """Write a new PLACED order for `user_id`; ConditionFailed if the id is taken. Returns the item."""
+    def create(self, order_id: str, user_id: str, customer_name: str | None = None) -> dict[str, Any]:
+        """Write a new PLACED order for `user_id` (with the name the counter calls them by, if known).
+
+        ConditionFailed if the id is taken. Returns the item.
+        """
         values = _transition_values(OrderState.PLACED, utc_now()) | {":user": user_id}
+        update = f"SET {_TRANSITION}, userId = :user"
+        if customer_name:
+            update += ", customerName = :name"
+            values[":name"] = customer_name
         return self.update(
             order_id,
-            f"SET {_TRANSITION}, userId = :user",
+            update,
             "attribute_not_exists(orderId)",
             values,
             {"#state": "state"},

@@ -22,6 +22,9 @@ class Settings:
     # How long after an order was placed the reconciler settles it if it has not ended; None: the
     # domain's LONGEST_ORDER_LIFETIME. Set shorter only where waits are time-scaled (local engine).
     settle_after_seconds: int | None = None
+    # Whether POST /orders needs an admission code when the shop item does not say (template parameter
+    # RequireAdmission); only the API reads it.
+    default_require_admission: bool = False
 
 
 @cache
@@ -36,6 +39,7 @@ def get_settings() -> Settings:
             settle_after_seconds=int(os.environ["SETTLE_AFTER_SECONDS"])
             if os.environ.get("SETTLE_AFTER_SECONDS")
             else None,
+            default_require_admission=os.environ.get("REQUIRE_ADMISSION", "false").lower() == "true",
         )
     except KeyError as missing:
         raise RuntimeError(f"environment variable {missing} is not set (see template.yaml Globals)") from None

@@ -23,6 +23,9 @@ SHOP_CONFIG_ID = "shop"
 DEFAULT_MAX_OPEN_ORDERS_PER_CUSTOMER = 3
 MAX_OPEN_ORDERS_PER_CUSTOMER_LIMIT = 20
 MAX_IN_FLIGHT_LIMIT = 1000
+# How many orders one admission code (the QR code on the display) lets in, as the original's Validator.
+DEFAULT_ORDERS_PER_ADMISSION_CODE = 10
+MAX_ORDERS_PER_ADMISSION_CODE = 1000
 
 # The menu a fresh shop serves: the one place it is defined (the local engine seeds from it too).
 DEFAULT_MENU: tuple[dict[str, Any], ...] = (
@@ -88,6 +91,9 @@ class ShopConfig(BaseModel):
     ordersInFlight: int
     maxOpenOrdersPerCustomer: int
     menu: list[MenuDrink]
+    # POST /orders needs a current admission code from the display (serverlesspresso.admission).
+    requireAdmission: bool
+    ordersPerAdmissionCode: int
 
     def drink(self, name: str) -> MenuDrink | None:
         """The menu entry called exactly `name`, if any."""
@@ -105,6 +111,8 @@ class ShopConfigUpdate(BaseModel):
         default=None, ge=1, le=MAX_OPEN_ORDERS_PER_CUSTOMER_LIMIT
     )
     menu: Menu | None = None
+    requireAdmission: StrictBool | None = None
+    ordersPerAdmissionCode: StrictInt | None = Field(default=None, ge=1, le=MAX_ORDERS_PER_ADMISSION_CODE)
 
     @field_validator("menu")
     @classmethod
@@ -114,7 +122,7 @@ class ShopConfigUpdate(BaseModel):
     @model_validator(mode="after")
     def _something_to_change(self) -> ShopConfigUpdate:
         if not self.model_fields_set:
-            raise ValueError("give at least one of isOpen, maxInFlight, maxOpenOrdersPerCustomer, menu")
+            raise ValueError(f"give at least one of {', '.join(type(self).model_fields)}")
         nulls = sorted(name for name in self.model_fields_set if getattr(self, name) is None)
         if nulls:
             raise ValueError(f"{', '.join(nulls)} may not be null")
@@ -128,11 +136,20 @@ class ShopConfigUpdate(BaseModel):
 class ShopConfigStore:
     """The shop item in the config table (a different table from the orders, hence its own class)."""
 
-    def __init__(self, table_name: str, client: Any, default_max_in_flight: int) -> None:
+    def __init__(
+        self,
+        table_name: str,
+        client: Any,
+        default_max_in_flight: int,
+        default_require_admission: bool = False,
+    ) -> None:
         self.table_name = table_name
         self.client = client
         # The workflow's default when the item has no maxInFlight (template parameter DefaultMaxInFlight).
         self.default_max_in_flight = default_max_in_flight
+        # Whether orders need an admission code when the item does not say (template parameter
+        # RequireAdmission: on in AWS; the local seed stores it off).
+        self.default_require_admission = default_require_admission
 
     def get(self, released_slot: str | None = None) -> ShopConfig:
         """The current configuration (strongly consistent), with defaults for whatever is not stored.
@@ -175,6 +192,8 @@ class ShopConfigStore:
                 item.get("maxOpenOrdersPerCustomer", DEFAULT_MAX_OPEN_ORDERS_PER_CUSTOMER)
             ),
             menu=[MenuDrink.model_validate(drink) for drink in item.get("menu") or DEFAULT_MENU],
+            requireAdmission=bool(item.get("requireAdmission", self.default_require_admission)),
+            ordersPerAdmissionCode=int(item.get("ordersPerAdmissionCode", DEFAULT_ORDERS_PER_ADMISSION_CODE)),
         )
 
 

@@ -7,11 +7,24 @@ from typing import Any
 import pytest
 
 from serverlesspresso.orders import from_item, to_item
-from serverlesspresso.shop import DEFAULT_MAX_OPEN_ORDERS_PER_CUSTOMER, DEFAULT_MENU, SHOP_CONFIG_ID
+from serverlesspresso.shop import (
+    DEFAULT_MAX_OPEN_ORDERS_PER_CUSTOMER,
+    DEFAULT_MENU,
+    DEFAULT_ORDERS_PER_ADMISSION_CODE,
+    SHOP_CONFIG_ID,
+)
 from tests.unit.api.conftest import ALICE, BOB, Api
 from tests.unit.conftest import AwsEnv
 
-CONFIG_FIELDS = {"isOpen", "maxInFlight", "ordersInFlight", "maxOpenOrdersPerCustomer", "menu"}
+CONFIG_FIELDS = {
+    "isOpen",
+    "maxInFlight",
+    "ordersInFlight",
+    "maxOpenOrdersPerCustomer",
+    "menu",
+    "requireAdmission",
+    "ordersPerAdmissionCode",
+}
 
 
 def _shop_item(aws: AwsEnv) -> dict[str, Any]:
@@ -41,6 +54,8 @@ def test_a_fresh_shop_shows_the_defaults(aws: AwsEnv, api: Api) -> None:
         "ordersInFlight": 0,
         "maxOpenOrdersPerCustomer": DEFAULT_MAX_OPEN_ORDERS_PER_CUSTOMER,
         "menu": [dict(drink) for drink in DEFAULT_MENU],
+        "requireAdmission": False,  # the tests' environment has no REQUIRE_ADMISSION
+        "ordersPerAdmissionCode": DEFAULT_ORDERS_PER_ADMISSION_CODE,
     }
 
 
@@ -115,6 +130,8 @@ def test_the_config_needs_an_identity(api: Api) -> None:
         ({"maxInFlight": 0}, "maxInFlight"),
         ({"maxInFlight": 2.5}, "maxInFlight"),
         ({"maxOpenOrdersPerCustomer": 0}, "maxOpenOrdersPerCustomer"),
+        ({"requireAdmission": "no"}, "requireAdmission"),
+        ({"ordersPerAdmissionCode": 0}, "ordersPerAdmissionCode"),
         ({"menu": []}, "menu"),
         ({"menu": [{"name": "Latte"}, {"name": "Latte"}]}, "menu"),
         ({"menu": [{"name": "Latte", "modifiers": ["Oat milk", "Oat milk"]}]}, "menu.0.modifiers"),

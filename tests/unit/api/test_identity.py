@@ -30,7 +30,9 @@ def test_a_barista_is_a_member_of_the_barista_group_only() -> None:
 
 
 def test_the_caller_is_the_tokens_subject() -> None:
-    assert caller_from_claims({"sub": "u-1", "cognito:username": "alice"}) == Caller("u-1", frozenset())
+    assert caller_from_claims({"sub": "u-1", "cognito:username": "alice"}) == Caller(
+        "u-1", frozenset(), "alice"
+    )
 
 
 @pytest.mark.parametrize(

@@ -163,6 +163,7 @@ def test_listed_orders_show_every_public_field_and_the_indexes_hold_no_token(
         "updatedAt": "2026-11-29T09:01:00.000Z",
         "timeline": {"PLACED": "2026-11-29T09:00:00.000Z"},
         "endReason": "none yet",
+        "customerName": "Ana",
         "version": 5,
         "executionArn": "arn:aws:states:us-east-1:123456789012:execution:m:order-full",
         "taskToken": "secret-token-that-must-not-show",

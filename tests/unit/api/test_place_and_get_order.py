@@ -27,6 +27,7 @@ PUBLIC_FIELDS = {
     "updatedAt",
     "timeline",
     "endReason",
+    "customerName",
     "version",  # increases with every write: the push channel's messages carry it too
 }
 
@@ -54,6 +55,8 @@ def test_a_customer_places_an_order_and_the_workflow_is_asked_to_start_it(
         OrderState.PLACED.rank,
     )
     assert [entry["state"] for entry in stored["timeline"]] == ["PLACED"]
+    # And it carries the name the barista calls out, from her token's claims
+    assert stored["customerName"] == response.body["customerName"] == "alice"
     # And exactly one Validator.NewOrder for her order was published, with nothing else in it
     new_orders = bus.events("Validator.NewOrder")
     assert [event["detail"] for event in new_orders] == [{"orderId": order_id, "userId": ALICE.sub}]
