@@ -12,6 +12,7 @@ import base64
 import functools
 import json
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,6 +158,12 @@ class Template:
         """The Outputs section, resolved to local values."""
         return {key: self.resolve(spec["Value"]) for key, spec in self.body.get("Outputs", {}).items()}
 
+    @property
+    def stack_uuid(self) -> str:
+        """The UUID at the end of the stack's id: unique per stack in AWS, here derived from its name
+        (so two stacks differ, as deployed ones do, and a run is repeatable)."""
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.account_id}/{self.region}/{self.stack_name}"))
+
     # ------------------------------------------------------------------------------ names / ARNs
     def physical_name(self, logical_id: str) -> str:
         """Explicit name property if the resource has one, else `<stack>-<LogicalId>` (truncated)."""
@@ -195,7 +202,8 @@ class Template:
             "AWS::Partition": PARTITION,
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::StackId": (
-                f"arn:{PARTITION}:cloudformation:{self.region}:{self.account_id}:stack/{self.stack_name}/local"
+                f"arn:{PARTITION}:cloudformation:{self.region}:{self.account_id}:stack/{self.stack_name}/"
+                f"{self.stack_uuid}"
             ),
             "AWS::NoValue": _NO_VALUE,
         }
