@@ -59,7 +59,7 @@ if str(REPO_ROOT / "functions" / "shared") not in sys.path:
     sys.path.append(str(REPO_ROOT / "functions" / "shared"))
 
 from local.auth import LocalIdp  # noqa: E402
-from local.cli import DEFAULT_TEMPLATE, LocalStack, positive_number  # noqa: E402
+from local.cli import DEFAULT_API_WORKERS, DEFAULT_TEMPLATE, LocalStack, positive_number  # noqa: E402
 from local.timescale import scale_seconds  # noqa: E402
 from serverlesspresso.models import OrderState  # noqa: E402
 from serverlesspresso.orders import from_item  # noqa: E402
@@ -691,10 +691,17 @@ def wait_until_settled(
 
 @contextmanager
 def rush_stack(
-    settings: DemoSettings, *, out: TextIO, log: TextIO, template: str | Path = DEFAULT_TEMPLATE
+    settings: DemoSettings,
+    *,
+    out: TextIO,
+    log: TextIO,
+    template: str | Path = DEFAULT_TEMPLATE,
+    api_workers: int = DEFAULT_API_WORKERS,
 ) -> Iterator[Rush | None]:
     """The stack of `make local` on free ports, its output in `log`, and a rush ready to play against
-    its API (None, said on `out`, if the template has no API); everything is stopped afterwards."""
+    its API (None, said on `out`, if the template has no API); everything is stopped afterwards.
+    `api_workers`: as LocalStack.start's (0 serves the API in this process, where the engine's fault
+    switch reaches its AWS calls too)."""
     with tempfile.TemporaryDirectory(prefix="demo-jwt-") as key_dir, lambda_output_to(log):
         idp = LocalIdp(key_dir)  # a throwaway signing key: demo tokens are valid for this run only
         started = time.monotonic()
@@ -705,6 +712,7 @@ def rush_stack(
             time_scale=settings.time_scale,
             api_log=lambda line: print(line, file=log, flush=True),
             idp=idp,
+            api_workers=api_workers,
         )
         try:
             if stack.api is None:

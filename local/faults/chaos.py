@@ -220,7 +220,9 @@ def run_chaos(
     """Start the stack with faults, play the rush, mend, check; 0 when nothing is lost, stuck or leaked."""
     print(settings.describe(), file=out, flush=True)
     injector = FaultInjector(fault_rates(settings.rate), seed=settings.demo.seed)
-    with rush_stack(settings.demo, out=out, log=log, template=template) as rush:
+    # The API in this process (no worker processes): the fault switch must reach its PutEvents and
+    # SendTask calls too, and it is attached to this process's engine.
+    with rush_stack(settings.demo, out=out, log=log, template=template, api_workers=0) as rush:
         if rush is None or rush.stack is None:
             return 2
         stack = rush.stack
