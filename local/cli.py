@@ -21,6 +21,7 @@ import time
 _STARTED = time.monotonic()
 
 import argparse  # noqa: E402  (after the clock on purpose)
+import copy  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
@@ -70,6 +71,9 @@ class LocalStack:
     moto: ThreadedMotoServer
     api_workers: FunctionWorkers | None = None
     push: LocalPush | None = None
+    # moto's process-wide Step Functions config before this stack's server turned ASL execution on
+    # (restored at close)
+    sfn_config_before: dict[str, Any] = field(default_factory=dict)
 
     @property
     def push_url(self) -> str | None:
@@ -101,6 +105,8 @@ class LocalStack:
         `api_workers` processes run the API's functions side by side (local/workers; 0: in this process,
         one request at a time).
         """
+        from moto.core.config import default_user_config
+
         from local.engine import LocalEngine
         from local.push.server import LocalPush, websocket_routes
         from local.server import start_server
@@ -115,6 +121,7 @@ class LocalStack:
             _require_free_port(host, needed)
         idp = idp or LocalIdp()
         push = LocalPush(idp, host=host, port=push_port, log_line=push_log) if wants_push else None
+        sfn_config_before: dict[str, Any] = copy.deepcopy(dict(default_user_config.get("stepfunctions", {})))
         moto, endpoint_url = start_server(port, host)
         engine: LocalEngine | None = None
         workers: FunctionWorkers | None = None
@@ -147,11 +154,14 @@ class LocalStack:
                 engine.close()
             moto.stop()
             raise
-        return cls(endpoint_url, engine, api, moto, workers, push)
+        return cls(endpoint_url, engine, api, moto, workers, push, sfn_config_before)
 
     def close(self) -> None:
         """Stop the push channel, the API and its workers, the dispatcher and every running execution,
         then moto."""
+        from moto.core.config import default_user_config
+        from moto.moto_api._internal import moto_api_backend
+
         try:
             if self.push is not None:
                 self.push.stop()
@@ -162,6 +172,11 @@ class LocalStack:
             self.engine.close()
         finally:
             self.moto.stop()
+            # The server ran in this process, and moto's accounts and config are process-wide: a later
+            # stack or mock_aws here would find these tables (or ASL execution on). Forget them, as a
+            # fresh process would.
+            moto_api_backend.reset()
+            default_user_config["stepfunctions"] = copy.deepcopy(self.sfn_config_before)  # type: ignore[typeddict-item]
 
     def __enter__(self) -> LocalStack:
         return self

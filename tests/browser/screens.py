@@ -108,12 +108,7 @@ class Screens:
                     denied = policies.denials(self._recorder.calls())
                     assert not denied, "AWS calls template.yaml does not allow:\n" + "\n".join(denied)
             finally:
-                self.stack.close()
-                # The moto server ran in this process: its accounts are process-wide, so the next
-                # test's stack would find these tables. Forget everything, as a fresh server would.
-                from moto.moto_api._internal import moto_api_backend
-
-                moto_api_backend.reset()
+                self.stack.close()  # also forgets the in-process moto server's tables (LocalStack.close)
 
 
 def waiting_order(screens: Screens, customer: str, drink: str = "Flat white") -> int:

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from moto import mock_aws
+from moto.core.config import default_user_config
+from moto.core.models import botocore_stubber
 
 from local.dispatch import WAKE_UP
 from local.engine import LocalEngine, execution_name
@@ -202,7 +204,11 @@ def test_function_environment_is_the_templates_globals_resolved_to_local_names(e
     assert env["AWS_ACCESS_KEY_ID"] == "testing"
 
 
-def test_provisioning_outside_mock_aws_is_refused() -> None:
+def test_provisioning_outside_mock_aws_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # moto's switches are process-wide: pin them to what this test means, whatever an earlier test of
+    # this worker left behind (a still-running dispatcher thread of another engine, say)
+    monkeypatch.setattr(botocore_stubber, "enabled", False)
+    monkeypatch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": False})
     # Given no mock and no moto server, When provisioning, Then nothing reaches AWS
     with pytest.raises(RuntimeError, match="inside mock_aws"):
         LocalEngine.provision(TEMPLATE)
