@@ -142,8 +142,12 @@ setInterval(() => refreshAdmission().then(update), ADMISSION_REFRESH_MS);
 startScreenFeed(config, token, {
   resync,
   onOrder: (order) => {
+    const placed = !book.orders.has(order.orderId);
     book.put(order);
     update();
+    // A new order may have used a place on the current code: show what is left at once, not at the
+    // next poll (which stays, for codes used by orders this display never hears of).
+    if (placed) refreshAdmission().then(update);
   },
   onShop: (changes) => {
     shop = { ...shop, ...changes };
