@@ -2,6 +2,7 @@
 #   make test    lint + type-check + template checks + every test
 #   make build   sam build (needs a Python 3.13 interpreter, found via pyenv)
 #   make demo    a rush at the coffee bar on the embedded local engine  [CUSTOMERS=30 TIME_SCALE=0.02 SEED=7]
+#   make mutate  mutation testing of the domain package and handlers (slow; not part of make test)
 #   make local   the whole stack on loopback, foreground  [PORT=4566 API_PORT=3000 TIME_SCALE=1]
 
 SHELL := /bin/bash
@@ -104,3 +105,16 @@ bench: $(VENV)/.installed $(TOOLS)/.installed
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/local_timeouts.py
+
+# Mutation testing of the shared package and the handlers (bench/mutate.py, bench/mutation_equivalents.md):
+# prints the kill rate per file and every survivor, writes bench/results/mutation.json. Not part of
+# `make test` or CI (it runs the suite once per mutant's tests). Niced: it takes both CPUs.
+#   make mutate [JOBS=2] [FILES=orders.py,resume.py] [MAX_TESTS=30]
+$(VENV)/.mutate-installed: requirements-mutate.txt $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -r requirements-mutate.txt 2>&1 | $(PIP_FILTER)
+	@touch $@
+
+.PHONY: mutate
+mutate: $(VENV)/.mutate-installed
+	nice -n 10 $(BIN)/python bench/mutate.py $(call given,JOBS,--jobs) $(call given,FILES,--files) \
+	  $(call given,MAX_TESTS,--max-tests)
