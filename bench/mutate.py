@@ -225,6 +225,19 @@ def _function_at(source: str) -> dict[int, str]:
     return owner
 
 
+def _not_a_change(source: str, mutated: str, start: tuple[int, int]) -> bool:
+    """Cosmic Ray also "replaces" the bare `*` of keyword-only parameters (making them positional-only,
+    which no keyword call notices) and sometimes writes code that does not compile: neither is a mutant."""
+    line = source.splitlines()[start[0] - 1]
+    if line[start[1] :].startswith("*") and line[start[1] + 1 :].lstrip()[:1] in (",", ")", ""):
+        return True
+    try:
+        compile(mutated, "<mutant>", "exec")
+    except SyntaxError:
+        return True
+    return False
+
+
 def generate(files: Sequence[Path]) -> list[Mutant]:
     """Every mutant of every file, except changes inside annotations and ones that change nothing."""
     from cosmic_ray.ast import ast_nodes, get_ast
@@ -247,7 +260,7 @@ def generate(files: Sequence[Path]) -> list[Mutant]:
                     mutated = mutate_code(source, operator, occurrence)
                 except AttributeError:  # Cosmic Ray's ExceptionReplacer cannot edit `except (A, B)`
                     continue
-                if mutated is None or mutated == source:
+                if mutated is None or mutated == source or _not_a_change(source, mutated, start):
                     continue
                 new_lines = mutated.splitlines()
                 changed = [
@@ -616,6 +629,11 @@ def main() -> None:
         "--max-tests", type=int, default=30, help="run at most this many covering tests per mutant (0: all)"
     )
     parser.add_argument("--test-map", help="reuse (or save) the per-test coverage in this JSON file")
+    parser.add_argument(
+        "--since",
+        help="a previous mutation.json: mutants it killed count as killed without running (valid while "
+        "tests were only added since)",
+    )
     parser.add_argument("--list", action="store_true", help="only list the mutants")
     args = parser.parse_args()
     files = sorted(p for p in (ROOT / PACKAGE).glob("*.py") if p.name != "__init__.py")
@@ -630,6 +648,16 @@ def main() -> None:
         for mutant in mutants:
             print(f"{mutant.id} {mutant.file}:{mutant.line} {mutant.operator}: {mutant.mutated}")
         return
+    if args.since:
+        previous = json.loads(Path(args.since).read_text(encoding="utf-8"))
+        killed_before = {m["id"]: m for m in previous["mutants"] if m["status"] in ("killed", "timeout")}
+        for mutant in mutants:
+            if mutant.id in killed_before:
+                mutant.status = "killed"
+                mutant.killed_by = killed_before[mutant.id]["killed_by"] or "(previous run)"
+        print(
+            f"{sum(m.status == 'killed' for m in mutants)} killed in {args.since}: not run again", flush=True
+        )
     with tempfile.TemporaryDirectory(prefix="mutate-") as scratch:
         work = Path(scratch)
         tests = load_or_collect(args.tests.split(","), work, Path(args.test_map) if args.test_map else None)
@@ -638,7 +666,8 @@ def main() -> None:
             + (f"; failing before any mutation (not used): {sorted(tests.failing)}" if tests.failing else ""),
             flush=True,
         )
-        run_mutants(mutants, tests, args.jobs, args.max_tests, work)
+        pending = [m for m in mutants if m.status == "pending"]
+        run_mutants(pending, tests, args.jobs, args.max_tests, work)
     equivalents = equivalent_ids()
     for mutant in mutants:
         mutant.equivalent = mutant.id in equivalents and mutant.status != "killed"
@@ -656,6 +685,7 @@ def main() -> None:
             "seconds": elapsed,
             "jobs": args.jobs,
             "max_tests": args.max_tests,
+            "since": args.since,
             **figures,
             "mutants": [asdict(m) for m in mutants],
         },

@@ -24,12 +24,21 @@ from serverlesspresso.ordering import (
     InvalidRequest,
     OrderNotStarted,
     TooManyOpenOrders,
+    claim_order,
     list_orders,
     order_view,
     place_order,
+    release_order,
 )
 from serverlesspresso.orders import OrderRepository, TokenStore, timestamp
-from serverlesspresso.resume import SUBMIT_ORDER, resume_order
+from serverlesspresso.resume import (
+    SUBMIT_ORDER,
+    OrderNotFound,
+    OrderWaitEnded,
+    TokenNotYetStored,
+    WrongOrderState,
+    resume_order,
+)
 from serverlesspresso.shop import ShopConfigStore, ShopConfigUpdate
 from serverlesspresso.tracking import keep_task_token
 from tests.unit.conftest import AwsEnv, BusCapture, OrdersTable
@@ -141,8 +150,26 @@ def test_the_open_order_limit_counts_orders_beyond_the_first_page_of_the_index(
     assert bus.events("Validator.NewOrder") == []
 
 
+def test_ended_orders_do_not_count_as_open(
+    orders: OrderRepository, shop: ShopConfigStore, orders_table: OrdersTable, aws: AwsEnv
+) -> None:
+    # Given Alice's last three orders ended, each in its own way
+    for index, state in enumerate((OrderState.COMPLETED, OrderState.CANCELLED, OrderState.TIMED_OUT)):
+        orders_table.put(
+            stored_order(state, orderId=f"ended-{index}")
+            | {"createdAt": timestamp(datetime.now(UTC) - timedelta(minutes=1))}
+        )
+
+    # When she places another order
+    placed = place_order(Caller(ALICE), orders=orders, shop=shop, events=aws.events, bus_name=aws.bus_name)
+
+    # Then it is placed: only orders that have not ended hold her limit
+    assert placed["state"] == "PLACED"
+
+
 @pytest.mark.parametrize(
-    ("age", "counted"), [(timedelta(minutes=119), True), (timedelta(minutes=121), False)]
+    ("age", "counted"),
+    [(timedelta(minutes=119), True), (timedelta(hours=2), True), (timedelta(minutes=121), False)],
 )
 def test_an_order_stuck_for_more_than_two_hours_stops_counting_as_open(
     age: timedelta,
@@ -273,6 +300,44 @@ def test_a_failed_resume_does_not_undo_a_state_the_workflow_reached_meanwhile(
     assert orders_table.get("order-1")["state"] == "WAITING_FOR_BARISTA"  # type: ignore[index]
 
 
+# -------------------------------------------------------------------------------------- baristas
+BOB = Caller("bob-sub", frozenset({"barista"}))
+
+
+@pytest.mark.parametrize(
+    ("state", "extra", "refusal", "message"),
+    [
+        (OrderState.SUBMITTED, {}, TokenNotYetStored, "not in the barista queue yet"),
+        (OrderState.WAITING_FOR_CUSTOMER, {}, WrongOrderState, "not waiting for a barista"),
+        (OrderState.WAITING_FOR_BARISTA, {"baristaId": "dave-sub"}, WrongOrderState, "another barista"),
+        (OrderState.COMPLETING, {"baristaId": "dave-sub"}, WrongOrderState, "not waiting for a barista"),
+        (OrderState.COMPLETED, {}, OrderWaitEnded, "has ended"),
+    ],
+)
+def test_a_barista_claims_only_an_order_in_the_queue_that_nobody_else_makes(
+    state: OrderState,
+    extra: dict[str, Any],
+    refusal: type[Exception],
+    message: str,
+    orders: OrderRepository,
+    orders_table: OrdersTable,
+) -> None:
+    # Given Alice's order in `state`
+    orders_table.put(stored_order(state, **extra))
+
+    # When Bob (a barista) claims it, or gives it back
+    # Then each is refused with why: retry shortly, not this order, or over
+    for act in (claim_order, release_order):
+        with pytest.raises(refusal, match=message):
+            act(BOB, "order-1", orders=orders)
+    assert orders_table.get("order-1") == stored_order(state, **extra)
+
+
+def test_claiming_an_order_that_does_not_exist_is_not_found(orders: OrderRepository) -> None:
+    with pytest.raises(OrderNotFound):
+        claim_order(BOB, "order-1", orders=orders)
+
+
 # ------------------------------------------------------------------------------- token handlers
 @pytest.mark.parametrize("code", ["TaskTimedOut", "TaskDoesNotExist", "InvalidToken"])
 def test_a_duplicate_execution_whose_wait_already_closed_is_left_alone(
@@ -368,6 +433,20 @@ def test_the_token_of_a_listing_continues_it(orders: OrderRepository, orders_tab
     assert second.next_token is None
 
 
+def test_a_page_token_may_be_2048_characters_long(orders: OrderRepository, orders_table: OrdersTable) -> None:
+    # Given a token of exactly the longest accepted length, for a key this listing could produce
+    key = _VALID_KEY | {"orderId": {"S": ""}}
+    while len(_token(key)) < 2048:
+        key = key | {"orderId": {"S": key["orderId"]["S"] + "o"}}
+    assert len(_token(key)) == 2048
+
+    # When Alice lists her orders with it
+    page = list_orders(Caller(ALICE), orders=orders, next_token=_token(key))
+
+    # Then it is read as a place to continue from (there is nothing after it)
+    assert page.orders == []
+
+
 # ------------------------------------------------------------------------------------------ limits
 @pytest.mark.parametrize(("limit", "allowed"), [(0, False), (1, True), (50, True), (51, False)])
 def test_a_page_holds_1_to_50_orders(limit: int, allowed: bool, orders: OrderRepository) -> None:
@@ -415,6 +494,9 @@ def test_a_page_holds_20_orders_by_default(orders: OrderRepository, orders_table
         ({"menu": [{"name": "x" * 64}]}, True),
         ({"menu": [{"name": "x" * 65}]}, False),
         ({"menu": [{"name": "Tea"}, {"name": "Tea"}]}, False),
+        ({"menu": [{"name": "T"}]}, True),
+        ({"menu": [{"name": ""}]}, False),
+        ({"menu": []}, False),
     ],
 )
 def test_the_shop_config_limits(changes: dict[str, Any], allowed: bool) -> None:
