@@ -340,7 +340,16 @@ class TestMap:
         if executed and not tests:  # ran only at import time: every test of the module
             tests = set(self.by_file.get(mutant.file, set()))
         tests -= self.failing
-        ordered = sorted(tests, key=lambda test: (self.durations.get(test, 0.0), test))
+        # Fastest first, but one case of each test function before a second case of any: under a cap,
+        # ten parametrized cases of one test would crowd out the one test that checks the boundary.
+        by_duration = sorted(tests, key=lambda test: (self.durations.get(test, 0.0), test))
+        seen: dict[str, int] = defaultdict(int)
+        rounds = []
+        for test in by_duration:
+            function = test.split("[", 1)[0]
+            rounds.append((seen[function], test))
+            seen[function] += 1
+        ordered = [test for _, test in sorted(rounds, key=lambda pair: pair[0])]
         return ordered[:most] if most else ordered
 
 
