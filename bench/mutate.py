@@ -328,6 +328,17 @@ class TestMap:
     durations: dict[str, float]
     failing: set[str]
 
+    def footprint(self, test: str) -> int:
+        """How many lines of the mutated sources `test` runs."""
+        if not hasattr(self, "_footprints"):
+            counts: dict[str, int] = defaultdict(int)
+            for lines in self.by_line.values():
+                for tests in lines.values():
+                    for name in tests:
+                        counts[name] += 1
+            self._footprints = counts
+        return self._footprints[test]
+
     def select(self, mutant: Mutant, most: int) -> list[str]:
         """The tests that can see `mutant`, fastest first (at most `most` of them, if `most`)."""
         lines = self.by_line.get(mutant.file, {})
@@ -340,16 +351,10 @@ class TestMap:
         if executed and not tests:  # ran only at import time: every test of the module
             tests = set(self.by_file.get(mutant.file, set()))
         tests -= self.failing
-        # Fastest first, but one case of each test function before a second case of any: under a cap,
-        # ten parametrized cases of one test would crowd out the one test that checks the boundary.
-        by_duration = sorted(tests, key=lambda test: (self.durations.get(test, 0.0), test))
-        seen: dict[str, int] = defaultdict(int)
-        rounds = []
-        for test in by_duration:
-            function = test.split("[", 1)[0]
-            rounds.append((seen[function], test))
-            seen[function] += 1
-        ordered = [test for _, test in sorted(rounds, key=lambda pair: pair[0])]
+        # The most focused tests first (those that run the fewest lines of the package), then the
+        # fastest: under a cap, the test written for this function should not be crowded out by the
+        # many end-to-end tests that also pass through it.
+        ordered = sorted(tests, key=lambda test: (self.footprint(test), self.durations.get(test, 0.0), test))
         return ordered[:most] if most else ordered
 
 
@@ -675,7 +680,11 @@ def main() -> None:
             + (f"; failing before any mutation (not used): {sorted(tests.failing)}" if tests.failing else ""),
             flush=True,
         )
-        pending = [m for m in mutants if m.status == "pending"]
+        equivalents = equivalent_ids()
+        pending = [m for m in mutants if m.status == "pending" and m.id not in equivalents]
+        for mutant in mutants:
+            if mutant.status == "pending" and mutant.id in equivalents:
+                mutant.status = "survived"  # judged equivalent: not run (no test can kill it)
         run_mutants(pending, tests, args.jobs, args.max_tests, work)
     equivalents = equivalent_ids()
     for mutant in mutants:

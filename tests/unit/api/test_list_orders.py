@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.api.conftest import ALICE, BOB, CAROL, Api, ApiResponse, Flow
+from tests.unit.api.conftest import ALICE, BOB, CAROL, PUBLIC_FIELDS, Api, ApiResponse, Flow
 from tests.unit.conftest import OrdersTable
 
 
@@ -142,21 +142,6 @@ def test_a_page_token_cannot_open_another_customers_orders(api: Api, orders_tabl
 
 def test_listing_without_an_identity_is_401(api: Api) -> None:
     assert api.list(None).status == 401
-
-
-# The fields an order may show, written out here: a test reading the code's own list could not fail.
-PUBLIC_FIELDS = (
-    "orderId",
-    "state",
-    "orderNumber",
-    "drink",
-    "modifiers",
-    "baristaId",
-    "createdAt",
-    "updatedAt",
-    "timeline",
-    "endReason",
-)
 
 
 @pytest.mark.parametrize(("user", "index"), [(ALICE, "ByCustomer"), (BOB, "ByState")])

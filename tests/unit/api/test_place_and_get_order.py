@@ -13,24 +13,12 @@ from serverlesspresso.models import OrderState
 from serverlesspresso.ordering import OrderNotStarted, place_order
 from serverlesspresso.orders import OrderRepository, timestamp
 from serverlesspresso.shop import ShopConfigStore
-from tests.unit.api.conftest import ALICE, BOB, CAROL, Api, Flow
+from tests.unit.api.conftest import ALICE, BOB, CAROL, PUBLIC_FIELDS, Api, Flow
 from tests.unit.conftest import AwsEnv, BusCapture, OrdersTable
 
 # The documented default of maxOpenOrdersPerCustomer, pinned here: a test that read the code's constant
 # could not fail when the default changed.
 DEFAULT_OPEN_ORDER_LIMIT = 3
-PUBLIC_FIELDS = {
-    "orderId",
-    "state",
-    "orderNumber",
-    "drink",
-    "modifiers",
-    "baristaId",
-    "createdAt",
-    "updatedAt",
-    "timeline",
-    "endReason",
-}
 
 
 # ------------------------------------------------------------------------------------ POST /orders
@@ -196,7 +184,7 @@ def test_the_owner_reads_her_order_with_the_public_fields_only(flow: Flow, api: 
 
     # Then she sees its public fields, and none of the workflow's internals
     assert response.status == 200
-    assert set(response.body) <= PUBLIC_FIELDS
+    assert set(response.body) <= set(PUBLIC_FIELDS)
     assert response.body["orderId"] == order_id
     assert response.body["state"] == "WAITING_FOR_BARISTA"
     assert isinstance(response.body["orderNumber"], int)
