@@ -12,10 +12,10 @@
    comparators, `attribute_(not_)exists` and `if_not_exists` inside them are mutated too. Changes inside
    type annotations are skipped (never evaluated: `from __future__ import annotations`).
 2. Test selection: the test suite runs once under coverage.py with one dynamic context per test, so
-   each line knows the tests that ran it. A mutant runs only those tests (fastest first, at most
-   --max-tests of them, stopping at the first failure); a line run only at import (module constants,
-   decorators, class bodies) runs the tests that cover its module. A mutant no test reaches survives
-   as "no tests".
+   each line knows the tests that ran it. A mutant runs only those tests: the most focused test
+   functions first (fewest lines of the package run), at most --max-tests functions with all their
+   cases, stopping at the first failure. A line run only at import (module constants, decorators,
+   class bodies) runs the tests that cover its module. A mutant no test reaches survives as "no tests".
 3. Running: each mutant is written into a private copy of the work tree, and a process forked from
    one that has already imported pytest, boto3, moto and Powertools runs the selected tests there, so a
    mutant costs its tests' time, not an interpreter start. A mutant whose tests fail, error or exceed
@@ -328,6 +328,10 @@ class TestMap:
     durations: dict[str, float]
     failing: set[str]
 
+    def duration(self, test: str) -> float:
+        """Seconds `test` took in the coverage run."""
+        return self.durations.get(test, 0.0)
+
     def footprint(self, test: str) -> int:
         """How many lines of the mutated sources `test` runs."""
         if not hasattr(self, "_footprints"):
@@ -351,11 +355,21 @@ class TestMap:
         if executed and not tests:  # ran only at import time: every test of the module
             tests = set(self.by_file.get(mutant.file, set()))
         tests -= self.failing
-        # The most focused tests first (those that run the fewest lines of the package), then the
-        # fastest: under a cap, the test written for this function should not be crowded out by the
-        # many end-to-end tests that also pass through it.
-        ordered = sorted(tests, key=lambda test: (self.footprint(test), self.durations.get(test, 0.0), test))
-        return ordered[:most] if most else ordered
+        # The most focused test functions first (those that run the fewest lines of the package), then
+        # the fastest; a cap counts functions, each with all its cases, so the test written for this
+        # code is not crowded out by the many end-to-end tests that also pass through it, nor one
+        # boundary case by its siblings.
+        functions: dict[str, list[str]] = defaultdict(list)
+        for test in sorted(tests, key=lambda test: (self.durations.get(test, 0.0), test)):
+            functions[test.split("[", 1)[0]].append(test)
+        ranked = sorted(
+            functions.values(),
+            key=lambda cases: (
+                min(map(self.footprint, cases)),
+                sum(self.durations.get(c, 0.0) for c in cases),
+            ),
+        )
+        return [case for cases in (ranked[:most] if most else ranked) for case in cases]
 
 
 def collect_coverage(test_paths: Sequence[str], work: Path) -> TestMap:
@@ -640,7 +654,10 @@ def main() -> None:
     parser.add_argument("--files", default="", help="comma-separated file names to mutate (default: all)")
     parser.add_argument("--tests", default="tests/unit", help="comma-separated test paths")
     parser.add_argument(
-        "--max-tests", type=int, default=30, help="run at most this many covering tests per mutant (0: all)"
+        "--max-tests",
+        type=int,
+        default=30,
+        help="at most this many covering test functions (with all their cases) per mutant; 0: all",
     )
     parser.add_argument("--test-map", help="reuse (or save) the per-test coverage in this JSON file")
     parser.add_argument(
@@ -694,7 +711,8 @@ def main() -> None:
     print_report(figures, mutants)
     elapsed = round(time.monotonic() - started)
     print(
-        f"\n{len(mutants)} mutants in {elapsed} s with {args.jobs} jobs, at most {args.max_tests} tests each"
+        f"\n{len(mutants)} mutants in {elapsed} s with {args.jobs} jobs,"
+        f" at most {args.max_tests} test functions each"
     )
     path = write_results(
         "mutation",
