@@ -130,6 +130,24 @@ def test_a_transition_keeps_when_the_order_was_created(
     assert stored["updatedAt"] > AN_HOUR_AGO
 
 
+def test_the_order_number_is_recorded_with_the_barista_wait_and_not_before(
+    orders: OrderRepository, orders_table: OrdersTable
+) -> None:
+    # Given Alice's order
+    orders_table.put(stored_order(OrderState.PLACED))
+
+    # When its workflow reaches the customer wait (no number yet), then the barista wait (number 7)
+    orders.store_task_token(token())
+    number_while_customer_waits = orders_table.get("order-1").get("orderNumber", "none")  # type: ignore[union-attr]
+    orders.store_task_token(
+        TokenIssued("order-1", ALICE, EXECUTION, "tok-2", OrderState.WAITING_FOR_BARISTA, order_number=7)
+    )
+
+    # Then the order has no number until the barista wait gives it one
+    assert number_while_customer_waits == "none"
+    assert orders_table.get("order-1")["orderNumber"] == 7  # type: ignore[index]
+
+
 # ----------------------------------------------------------------------------- placing an order
 def test_the_open_order_limit_counts_orders_beyond_the_first_page_of_the_index(
     orders: OrderRepository, shop: ShopConfigStore, orders_table: OrdersTable, bus: BusCapture, aws: AwsEnv
