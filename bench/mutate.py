@@ -14,8 +14,9 @@
 2. Test selection: the test suite runs once under coverage.py with one dynamic context per test, so
    each line knows the tests that ran it. A mutant runs only those tests: the most focused test
    functions first (fewest lines of the package run), at most --max-tests functions with all their
-   cases, stopping at the first failure. A line run only at import (module constants, decorators,
-   class bodies) runs the tests that cover its module. A mutant no test reaches survives as "no tests".
+   cases, stopping at the first failure. A line run only at import (module constants such as the
+   condition expressions, decorators, class bodies) runs every test that covers its module, uncapped.
+   A mutant no test reaches survives as "no tests".
 3. Running: each mutant is written into a private copy of the work tree, and a process forked from
    one that has already imported pytest, boto3, moto and Powertools runs the selected tests there, so a
    mutant costs its tests' time, not an interpreter start. A mutant whose tests fail, error or exceed
@@ -352,7 +353,8 @@ class TestMap:
             if line in lines:
                 executed = True
                 tests |= lines[line]
-        if executed and not tests:  # ran only at import time: every test of the module
+        import_time = executed and not tests
+        if import_time:  # ran only at import (constants, decorators): every test of the module, no cap
             tests = set(self.by_file.get(mutant.file, set()))
         tests -= self.failing
         # The most focused test functions first (those that run the fewest lines of the package), then
@@ -369,7 +371,7 @@ class TestMap:
                 sum(self.durations.get(c, 0.0) for c in cases),
             ),
         )
-        return [case for cases in (ranked[:most] if most else ranked) for case in cases]
+        return [case for cases in (ranked[:most] if most and not import_time else ranked) for case in cases]
 
 
 def collect_coverage(test_paths: Sequence[str], work: Path) -> TestMap:
