@@ -32,6 +32,8 @@ from serverlesspresso.ordering import (
 )
 from serverlesspresso.orders import OrderRepository, TokenStore, timestamp
 from serverlesspresso.resume import (
+    COMPLETE_ORDER,
+    CUSTOMER_CANCEL,
     SUBMIT_ORDER,
     OrderNotFound,
     OrderWaitEnded,
@@ -354,6 +356,44 @@ def test_a_barista_claims_only_an_order_in_the_queue_that_nobody_else_makes(
 def test_claiming_an_order_that_does_not_exist_is_not_found(orders: OrderRepository) -> None:
     with pytest.raises(OrderNotFound):
         claim_order(BOB, "order-1", orders=orders)
+
+
+class _RecordingSfn:
+    """A Step Functions client that accepts every callback and remembers which were sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send_task_success(self, **_: Any) -> None:
+        self.sent.append("success")
+
+    def send_task_failure(self, error: str, **_: Any) -> None:
+        self.sent.append(error)
+
+
+def test_once_a_barista_makes_the_order_only_a_barista_may_end_its_wait(
+    orders: OrderRepository, orders_table: OrdersTable
+) -> None:
+    # Given Alice's order waits for a barista, and Bob has started making it
+    orders_table.put(
+        stored_order(
+            OrderState.WAITING_FOR_BARISTA,
+            executionArn=EXECUTION,
+            taskToken="tok",
+            tokenState="WAITING_FOR_BARISTA",
+            baristaId="bob-sub",
+        )
+    )
+    sfn = _RecordingSfn()
+
+    # When Alice cancels, Then she is refused and the workflow is not told anything
+    with pytest.raises(WrongOrderState, match="already being made"):
+        resume_order("order-1", CUSTOMER_CANCEL, orders=orders, sfn=sfn)
+    assert sfn.sent == []
+
+    # When Bob hands the drink over, Then the workflow is resumed
+    resume_order("order-1", COMPLETE_ORDER, orders=orders, sfn=sfn)
+    assert sfn.sent == ["success"]
 
 
 # ------------------------------------------------------------------------------- token handlers
