@@ -539,7 +539,10 @@ def run_mutants(mutants: list[Mutant], tests: TestMap, jobs: int, most: int, wor
         mutant.seconds = round(time.monotonic() - since, 2)
         code = os.waitstatus_to_exitcode(status)
         if mutant.status != "timeout":
-            mutant.status = {0: "survived", 1: "killed", 2: "killed", 3: "killed"}.get(code, "error")
+            # 1: a test failed; 2-4: collection, internal or conftest import error, caused by the mutant.
+            mutant.status = {0: "survived", 1: "killed", 2: "killed", 3: "killed", 4: "killed"}.get(
+                code, "error"
+            )
             if mutant.status == "killed":
                 mutant.killed_by = _first_failure(work / f"{slot.name}.log")
         done += 1
