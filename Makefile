@@ -6,6 +6,7 @@
 #   make watch   print the push channel's messages for a user  USER=alice [ROLE=barista|display]
 #   make deploy  the backend stack to AWS  [ENV=dev|prod]          (README: Deploy)
 #   make barista add a barista  EMAIL=...  [ENV=dev|prod] [REMOVE=1]
+#   make mutate  mutation testing of the domain package and handlers (slow; not part of make test)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -194,3 +195,16 @@ link: $(VENV)/.installed
 .PHONY: screenshots
 screenshots: $(VENV)/.installed
 	@$(BIN)/python -m local.web.screenshots --out docs/screenshots
+
+# Mutation testing of the shared package and the handlers (bench/mutate.py, bench/mutation_equivalents.md):
+# prints the kill rate per file and every survivor, writes bench/results/mutation.json. Not part of
+# `make test` or CI (it runs the suite once per mutant's tests). Niced: it takes both CPUs.
+#   make mutate [JOBS=2] [FILES=orders.py,resume.py] [MAX_TESTS=30]
+$(VENV)/.mutate-installed: requirements-mutate.txt $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -r requirements-mutate.txt 2>&1 | $(PIP_FILTER)
+	@touch $@
+
+.PHONY: mutate
+mutate: $(VENV)/.mutate-installed
+	nice -n 10 $(BIN)/python bench/mutate.py $(call given,JOBS,--jobs) $(call given,FILES,--files) \
+	  $(call given,MAX_TESTS,--max-tests)

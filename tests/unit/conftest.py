@@ -99,32 +99,52 @@ def _stop_running_executions(sfn: Any) -> None:
     A waiting execution's thread outlives the test: moto ends a callback wait after its heartbeat
     or after 60 s (moto's default TimeoutSeconds for a task with HeartbeatSeconds; AWS's is
     99999999) and would then go on along the Catch path, calling AWS from inside a later test's
-    mock. Stopped, it goes no further than the current state. moto checks for the stop only between
-    states, so a state already under way still makes its call: wait until no history grows any more,
-    so that call lands in this test's mock.
-    """
-    stopped = []
-    for machine in sfn.list_state_machines()["stateMachines"]:
-        running = sfn.list_executions(stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING")
-        for execution in running["executions"]:
-            sfn.stop_execution(executionArn=execution["executionArn"])
-            stopped.append(execution["executionArn"])
-    if not stopped:
-        return
+    mock. Stopped, it goes no further than the current state.
 
-    def history_sizes() -> list[int]:
-        return [
-            len(sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]) for arn in stopped
-        ]
+    moto's StopExecution is not safe against its own execution thread: it calls into the thread's
+    evaluation environment, which the thread creates only once it has parsed the definition (before
+    that, StopExecution raises AttributeError inside moto), and it switches the program state under
+    a state that is being evaluated. So an execution is stopped only once it is parked: its history
+    ends in the callback wait (TaskSubmitted) and has stopped growing. Then wait until no history
+    grows any more, so that whatever the stopped thread still does lands in this test's mock.
+    """
+    running = [
+        execution["executionArn"]
+        for machine in sfn.list_state_machines()["stateMachines"]
+        for execution in sfn.list_executions(
+            stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
+        )["executions"]
+    ]
+    if not running:
+        return
+    _settle(sfn, running, parked_only=True)
+    for arn in running:
+        if sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            sfn.stop_execution(executionArn=arn)
+    _settle(sfn, running, parked_only=False)
+
+
+def _settle(sfn: Any, arns: list[str], *, parked_only: bool) -> None:
+    """Wait (at most SETTLE_SECONDS) until no execution's history grows between two polls; with
+    `parked_only`, also until every running one rests in a callback wait."""
+
+    def histories() -> list[list[dict[str, Any]]]:
+        return [sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"] for arn in arns]
+
+    def parked(arn: str, events: list[dict[str, Any]]) -> bool:
+        if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
+            return True
+        return bool(events) and events[-1]["type"] == "TaskSubmitted"
 
     deadline = time.monotonic() + SETTLE_SECONDS
-    sizes = history_sizes()
+    before = histories()
     while time.monotonic() < deadline:
         time.sleep(SETTLE_POLL_SECONDS)
-        now = history_sizes()
-        if now == sizes:
+        now = histories()
+        steady = [len(a) for a in now] == [len(b) for b in before]
+        if steady and (not parked_only or all(map(parked, arns, now))):
             return
-        sizes = now
+        before = now
 
 
 # --------------------------------------------------------------------------------------- orders

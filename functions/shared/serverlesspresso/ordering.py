@@ -189,10 +189,13 @@ def place_order(
             NEW_ORDER_EVENT, {"orderId": order_id, "userId": caller.user_id}, bus_name=bus_name, client=events
         )
     except (PublishFailed, ClientError, BotoCoreError) as failure:
-        # A timeout may hide a publish that did succeed; the workflow then finds a REJECTED order, its
-        # token events are refused as stale and it ends by timing out, releasing its capacity slot.
-        orders.reject_unstarted(order_id, f"not started: {type(failure).__name__}")
-        raise OrderNotStarted(order_id) from None
+        # A timeout may hide a publish that did succeed. If no workflow has touched the order yet, it
+        # is rejected (a workflow that comes later finds it REJECTED, its token events are refused as
+        # stale, and it ends by timing out, releasing its capacity slot); if one already has, the
+        # order was placed after all, and asking the customer to try again would make a second one.
+        if orders.reject_unstarted(order_id, f"not started: {type(failure).__name__}"):
+            raise OrderNotStarted(order_id) from None
+        order = orders.get(order_id) or order
     ChangeFeed(events, bus_name).order_changed(order_id, OrderState.PLACED)
     return order_view(order)
 

@@ -350,8 +350,3 @@ def _transition_values(state: OrderState, now: str) -> dict[str, Any]:
         ":empty": [],
         ":entry": [{"state": state.value, "at": now}],
     }
-
-
-def is_terminal_rank(rank: int | None) -> bool:
-    """True when a stored stateRank means the order has ended."""
-    return rank is not None and rank >= TERMINAL_RANK

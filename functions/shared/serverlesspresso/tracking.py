@@ -3,6 +3,7 @@ how each order ended. Domain code: it sees parsed commands, never an event envel
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,16 +59,14 @@ def _store_task_token(issued: TokenIssued, *, orders: OrderRepository, sfn: Any)
 
 
 def _end_foreign_execution(issued: TokenIssued, sfn: Any) -> None:
-    try:
+    # A wait that is over already (timed out, ended, or an unknown token) holds no slot any more.
+    wait_over = (sfn.exceptions.TaskTimedOut, sfn.exceptions.TaskDoesNotExist, sfn.exceptions.InvalidToken)
+    with suppress(*wait_over):
         sfn.send_task_failure(
             taskToken=issued.task_token,
             error=DUPLICATE_EXECUTION_ERROR,
             cause=f"order {issued.order_id} is handled by another execution",
         )
-    except sfn.exceptions.TaskTimedOut:
-        pass  # already ended: nothing left to free
-    except (sfn.exceptions.InvalidToken, sfn.exceptions.TaskDoesNotExist):
-        pass
 
 
 def keep_barista_token(

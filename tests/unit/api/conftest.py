@@ -22,6 +22,22 @@ from tests.helpers import LambdaContext, load_event, load_handler
 from tests.unit.conftest import BARISTA_WAIT, CUSTOMER_WAIT, AwsEnv, BusCapture, Handler, Workflow
 
 SAMPLE_ORDER_ID = "7c3f1b2e-5d4a-4e8b-9f0a-1b2c3d4e5f60"
+# The fields an order may show, written out here: a test that read the code's own list could not fail
+# when a private field was added to it.
+PUBLIC_FIELDS = (
+    "orderId",
+    "state",
+    "orderNumber",
+    "drink",
+    "modifiers",
+    "baristaId",
+    "createdAt",
+    "updatedAt",
+    "timeline",
+    "endReason",
+    "customerName",  # the name the barista calls out (never the sub)
+    "version",  # increases with every write: the push channel's messages carry it too
+)
 _KEEP_SAMPLE_BODY = object()
 
 

@@ -8,7 +8,6 @@ import pytest
 
 from serverlesspresso.orders import from_item, to_item
 from serverlesspresso.shop import (
-    DEFAULT_MAX_OPEN_ORDERS_PER_CUSTOMER,
     DEFAULT_MENU,
     DEFAULT_ORDERS_PER_ADMISSION_CODE,
     SHOP_CONFIG_ID,
@@ -52,7 +51,7 @@ def test_a_fresh_shop_shows_the_defaults(aws: AwsEnv, api: Api) -> None:
         "isOpen": True,
         "maxInFlight": default_capacity,
         "ordersInFlight": 0,
-        "maxOpenOrdersPerCustomer": DEFAULT_MAX_OPEN_ORDERS_PER_CUSTOMER,
+        "maxOpenOrdersPerCustomer": 3,  # the documented default, pinned (not read from the code)
         "menu": [dict(drink) for drink in DEFAULT_MENU],
         "requireAdmission": False,  # the tests' environment has no REQUIRE_ADMISSION
         "ordersPerAdmissionCode": DEFAULT_ORDERS_PER_ADMISSION_CODE,

@@ -17,6 +17,8 @@ from serverlesspresso.identity import Caller, Unauthenticated, caller_from_claim
         ("barista", {"barista"}),
         ("[]", set()),
         (None, set()),
+        ("xbarista]", {"xbarista]"}),  # only a whole bracketed list is unwrapped, never half of one
+        ("[barista", {"[barista"}),
     ],
 )
 def test_groups_are_read_in_every_form_they_arrive_in(groups: object, expected: set[str]) -> None:

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from serverlesspresso.ordering import PUBLIC_ORDER_FIELDS
-from tests.unit.api.conftest import ALICE, BOB, CAROL, Api, ApiResponse, Flow
+from tests.unit.api.conftest import ALICE, BOB, CAROL, PUBLIC_FIELDS, Api, ApiResponse, Flow
 from tests.unit.conftest import OrdersTable
 
 
@@ -177,7 +176,7 @@ def test_listed_orders_show_every_public_field_and_the_indexes_hold_no_token(
     # Then the order shows every public field, read from the index
     assert response.status == 200
     listed = next(o for o in response.body["orders"] if o["orderId"] == "order-full")
-    assert listed == {name: order[name] for name in PUBLIC_ORDER_FIELDS}
+    assert listed == {name: order[name] for name in PUBLIC_FIELDS}
     # And the index entry holds neither the token nor the execution
     entries = orders_table.client.query(
         TableName=orders_table.name,
