@@ -7,13 +7,12 @@ endpoint of `make local` (default http://127.0.0.1:4566).
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import timedelta
 
 from ops.reconcile import reconcile
 from ops.replay import replay_dead_letters
 from ops.stack import run_command
-from ops.target import DEFAULT_LOCAL_ENDPOINT, Target, TargetError, deployed_target, local_target
+from ops.target import DEFAULT_LOCAL_ENDPOINT, Target, deployed_target, local_target
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,23 +30,19 @@ def main(argv: list[str] | None = None) -> int:
         where.add_argument("--env", help="a samconfig.toml environment: the deployed stack")
         where.add_argument("--local", help=f"make local's AWS endpoint (default {DEFAULT_LOCAL_ENDPOINT})")
     args = parser.parse_args(argv)
-    try:
-        target = _target(args.env, args.local)
-        print(f"Target: {target.description}")
-        if args.command == "replay":
-            report = replay_dead_letters(
-                sqs=target.clients["sqs"],
-                events=target.clients["events"],
-                queues=target.dead_letter_queues,
-                bus_name=target.bus_name,
-                dry_run=args.dry_run,
-            )
-            return 1 if report.failed else 0
-        settle_after = timedelta(seconds=args.settle_after) if args.settle_after is not None else None
-        reconcile(target, settle_after)
-    except TargetError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    target = _target(args.env, args.local)
+    print(f"Target: {target.description}")
+    if args.command == "replay":
+        report = replay_dead_letters(
+            sqs=target.clients["sqs"],
+            events=target.clients["events"],
+            queues=target.dead_letter_queues,
+            bus_name=target.bus_name,
+            dry_run=args.dry_run,
+        )
+        return 1 if report.failed else 0
+    settle_after = timedelta(seconds=args.settle_after) if args.settle_after is not None else None
+    reconcile(target, settle_after)
     return 0
 
 

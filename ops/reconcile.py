@@ -17,7 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from local.lambdas import LocalFunction, function_spec
-from ops.target import Target, TargetError
+from ops.stack import OperatorError
+from ops.target import Target
 
 RECONCILER = "ReconcilerFunction"
 
@@ -67,7 +68,7 @@ def reconcile(
 
 def _invoke_locally(target: Target, settle_after: timedelta | None) -> dict[str, Any]:
     if target.template is None:
-        raise TargetError("a local target needs the template it was provisioned from")
+        raise OperatorError("a local target needs the template it was provisioned from")
     environment = {"AWS_ENDPOINT_URL": target.endpoint_url} if target.endpoint_url else {}
     if settle_after is not None:
         environment["SETTLE_AFTER_SECONDS"] = str(int(settle_after.total_seconds()))

@@ -28,10 +28,6 @@ SERVICES = ("sqs", "events", "dynamodb", "stepfunctions", "lambda", "cloudformat
 QUEUE_TYPE = "AWS::SQS::Queue"
 
 
-# The stack or its resources cannot be found: the operator commands' one error type.
-TargetError = OperatorError
-
-
 @dataclass(frozen=True)
 class Target:
     """A stack the operator commands act on."""
@@ -66,10 +62,12 @@ def local_target_with(
         try:
             queues[logical_id] = clients["sqs"].get_queue_url(QueueName=name)["QueueUrl"]
         except (clients["sqs"].exceptions.QueueDoesNotExist, EndpointConnectionError):
-            raise TargetError(f"queue {name} not found at {description}: is `make local` running?") from None
+            raise OperatorError(
+                f"queue {name} not found at {description}: is `make local` running?"
+            ) from None
     buses = list(template.resources("AWS::Events::EventBus"))
     if len(buses) != 1:
-        raise TargetError(f"the template has {len(buses)} event buses; expected one")
+        raise OperatorError(f"the template has {len(buses)} event buses; expected one")
     tables = {lid: template.physical_name(lid) for lid in template.resources("AWS::DynamoDB::Table")}
     bus = template.physical_name(buses[0])
     return Target(description, clients, bus, queues, tables, None, template, endpoint_url)
@@ -93,7 +91,7 @@ def deployed_target(environment: str, session: boto3.Session | None = None) -> T
     queues = {lid: physical for lid, (kind, physical) in resources.items() if kind == QUEUE_TYPE}
     buses = [physical for kind, physical in resources.values() if kind == "AWS::Events::EventBus"]
     if len(buses) != 1:
-        raise TargetError(f"stack {where.stack_name} has {len(buses)} event buses; expected one")
+        raise OperatorError(f"stack {where.stack_name} has {len(buses)} event buses; expected one")
     tables = {lid: physical for lid, (kind, physical) in resources.items() if kind == "AWS::DynamoDB::Table"}
     reconciler = resources.get("ReconcilerFunction", ("", ""))[1] or None
     description = f"stack {where.stack_name} ({where.region})"
