@@ -43,6 +43,7 @@ _KINDS: dict[str, tuple[str, str]] = {
     "AWS::SQS::Queue": ("url", "arn:{p}:sqs:{r}:{a}:{n}"),
     "AWS::SNS::Topic": ("arn", "arn:{p}:sns:{r}:{a}:{n}"),
     "AWS::Logs::LogGroup": ("name", "arn:{p}:logs:{r}:{a}:log-group:{n}:*"),
+    "AWS::S3::Bucket": ("name", "arn:{p}:s3:::{n}"),
 }
 # Property holding an explicit physical name, and the service's length limit for generated names.
 _NAME_PROPERTY: dict[str, tuple[str, int]] = {

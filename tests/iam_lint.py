@@ -135,7 +135,7 @@ def policy_documents(template: Template) -> list[PolicyDocument]:
             )
         elif kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
             documents.append((logical_id, IDENTITY, properties["PolicyDocument"]))
-        elif kind in ("AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy"):
+        elif kind in ("AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy", "AWS::S3::BucketPolicy"):
             documents.append((logical_id, RESOURCE, properties["PolicyDocument"]))
         elif kind == "AWS::KMS::Key":
             documents.append((logical_id, KEY, properties["KeyPolicy"]))
