@@ -1,13 +1,16 @@
-"""`make deploy [ENV=dev|prod]`: the backend stack, checked first, then built and deployed unattended.
+"""`make deploy [ENV=dev|prod]`: the stack, checked first, built and deployed unattended, then the screens.
 
     python -m ops.deploy preflight [--env prod]          what would be deployed where, or what is wrong
-    python -m ops.deploy deploy [--env prod] --sam PATH  pre-flight again, sam deploy, then the outputs
+    python -m ops.deploy deploy [--env prod] --sam PATH  pre-flight again, sam deploy, publish the
+                                                         screens, then the URLs and outputs
+    python -m ops.deploy publish [--env prod]            publish web/ again (after a change to the pages)
     python -m ops.deploy outputs [--env prod]            the deployed stack's outputs a person needs
 
 The pre-flight says what is wrong before anything is created: no region, no or rejected credentials,
 or a region where the Powertools layer the template pins is not published (its public SSM parameter,
 template parameter PowertoolsLayerArn, does not exist there). `make deploy` runs `make build` between
-the pre-flight and the deploy. Publishing the screens comes with the screens issue.
+the pre-flight and the deploy. Publishing (ops/publish.py) puts web/ and its runtime-config.json in the
+stack's bucket and invalidates the distribution.
 """
 
 from __future__ import annotations
@@ -23,12 +26,14 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from local.template import Template
+from ops.publish import publish_screens, runtime_config_of
 from ops.stack import (
     ROOT,
     SAMCONFIG,
     OperatorError,
     Target,
     default_session,
+    output,
     run_command,
     stack_outputs,
     target,
@@ -38,12 +43,18 @@ LAYER_PARAMETER = "PowertoolsLayerArn"
 # The outputs a person needs after a deploy, in this order, with what each is for; other outputs
 # (queue URLs, table names) follow under their own names.
 NEEDED_OUTPUTS = {
+    "ScreensUrl": "order app",
+    "BaristaBoardUrl": "barista board",
+    "DisplayUrl": "display",
     "ApiUrl": "API",
+    "PushUrl": "push endpoint",
     "UserPoolId": "user pool (make barista adds baristas here)",
     "ClientId": "app client (the screens sign in with it)",
     "AlarmTopicArn": "alarm topic: subscribe on-call to it",
     "EventBusName": "event bus",
 }
+# Outputs not worth a line: published as runtime-config.json.
+UNLISTED_OUTPUTS = frozenset({"ScreensRuntimeConfig"})
 
 
 @dataclass(frozen=True)
@@ -118,19 +129,35 @@ def sam_deploy_command(sam: str, plan: DeployPlan) -> list[str]:
 def outputs_table(outputs: dict[str, str]) -> str:
     """The stack's outputs as `label: value` lines, the ones a person needs first."""
     lines = [f"{label}: {outputs[key]}" for key, label in NEEDED_OUTPUTS.items() if key in outputs]
-    lines += [f"{key}: {value}" for key, value in sorted(outputs.items()) if key not in NEEDED_OUTPUTS]
+    lines += [
+        f"{key}: {value}"
+        for key, value in sorted(outputs.items())
+        if key not in NEEDED_OUTPUTS and key not in UNLISTED_OUTPUTS
+    ]
     return "\n".join(lines)
+
+
+def publish(session: Any, where: Target, outputs: dict[str, str]) -> str:
+    """Publish web/ to the stack's bucket and invalidate its distribution; what was done, in one line."""
+    published = publish_screens(
+        session.client("s3", region_name=where.region),
+        session.client("cloudfront", region_name=where.region),
+        bucket=output(outputs, "ScreensBucketName", where),
+        distribution_id=output(outputs, "ScreensDistributionId", where),
+        runtime_config=runtime_config_of(output(outputs, "ScreensRuntimeConfig", where)),
+    )
+    return str(published)
 
 
 def main(argv: list[str] | None = None, session: Any = None) -> int:
     """Parse the command line and run one step of `make deploy`."""
-    parser = argparse.ArgumentParser(description="Deploy the Serverlesspresso backend stack.")
-    parser.add_argument("step", choices=["preflight", "deploy", "outputs"])
+    parser = argparse.ArgumentParser(description="Deploy the Serverlesspresso stack and its screens.")
+    parser.add_argument("step", choices=["preflight", "deploy", "publish", "outputs"])
     parser.add_argument("--env", default="dev", help="samconfig environment: dev (default) or prod")
     parser.add_argument("--sam", default=str(ROOT / ".venv-tools" / "bin" / "sam"), help="the SAM CLI")
     args = parser.parse_args(argv)
     session = session or default_session()
-    if args.step == "outputs":
+    if args.step in ("outputs", "publish"):
         where = target(args.env, session)
     else:
         plan = preflight(args.env, session)
@@ -146,8 +173,11 @@ def main(argv: list[str] | None = None, session: Any = None) -> int:
             )
             return deployed.returncode
     outputs = stack_outputs(session.client("cloudformation", region_name=where.region), where)
+    if args.step != "outputs":
+        print(f"\nscreens: {publish(session, where, outputs)}", flush=True)
     print(f"\nstack {where.stack_name} in {where.region}:\n{outputs_table(outputs)}")
-    print(f"\nnext: make barista EMAIL=you@example.com ENV={where.environment}")
+    env = where.environment
+    print(f"\nnext: make barista EMAIL=you@example.com ENV={env}; open the display; make smoke ENV={env}")
     return 0
 
 

@@ -100,20 +100,23 @@ class WebSite:
     def _file(self, path: Path) -> HttpResponse:
         if not path.is_file():
             return _respond(404, "text/plain", "Not Found")
-        content_type = (
-            _TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        )
-        if content_type.startswith("text/") or content_type.endswith("json"):
-            content_type += "; charset=utf-8"
         return HttpResponse(
             200,
             [
-                ("Content-Type", content_type),
+                ("Content-Type", content_type(path)),
                 ("Cache-Control", "no-cache"),
                 ("X-Content-Type-Options", "nosniff"),
             ],
             path.read_bytes(),
         )
+
+
+def content_type(path: Path) -> str:
+    """The Content-Type a screen's file is served with (here and on CloudFront: ops/publish.py)."""
+    kind = _TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    if kind.startswith("text/") or kind.endswith("json"):
+        kind += "; charset=utf-8"
+    return kind
 
 
 def _respond(status: int, content_type: str, text: str) -> HttpResponse:
