@@ -4,8 +4,11 @@
 #   make demo    a rush at the coffee bar on the embedded local engine  [CUSTOMERS=30 TIME_SCALE=0.02 SEED=7]
 #   make local   the whole stack on loopback, foreground  [PORT=4566 API_PORT=3000 PUSH_PORT=3001 TIME_SCALE=1]
 #   make watch   print the push channel's messages for a user  USER=alice [ROLE=barista|display]
-#   make deploy  the backend stack to AWS  [ENV=dev|prod]          (README: Deploy)
+#   make deploy  the stack to AWS and its three screens on CloudFront, then their URLs  [ENV=dev|prod]
+#                (README: Deploy; make publish [ENV=] re-publishes web/ only, make outputs prints the URLs)
 #   make barista add a barista  EMAIL=...  [ENV=dev|prod] [REMOVE=1]
+#   make smoke   one order to COMPLETED, a cancel and an alarm check on the deployed stack  [ENV=dev|prod]
+#                make smoke LOCAL=1: the same against a fresh local stack (make test runs it)
 #   make mutate  mutation testing of the domain package and handlers (slow; not part of make test)
 
 SHELL := /bin/bash
@@ -143,15 +146,19 @@ GIVEN_ENV := $(if $(or $(findstring /,$(ENV)),$(filter-out command line environm
 DEPLOY_ENV := $(or $(GIVEN_ENV),dev)
 OPS := $(BIN)/python -m
 
-# make deploy [ENV=prod]: the backend stack. The pre-flight (credentials, region, the Powertools layer
-# published there) says what is wrong before anything is created; then sam build, an unattended
-# sam deploy of that samconfig environment, and the stack's outputs. (The screens issue adds publishing
-# the pages.)
-.PHONY: deploy
+# make deploy [ENV=prod]: the stack and its screens. The pre-flight (credentials, region, the Powertools
+# layer published there) says what is wrong before anything is created; then sam build, an unattended
+# sam deploy of that samconfig environment, web/ published to the stack's bucket with its runtime
+# config (ops/publish.py) and the CloudFront cache invalidated, then the URLs a person needs.
+.PHONY: deploy publish
 deploy: $(VENV)/.installed $(TOOLS)/.installed
 	@$(OPS) ops.deploy preflight --env "$(DEPLOY_ENV)"
 	@$(MAKE) --no-print-directory build
 	@$(OPS) ops.deploy deploy --env "$(DEPLOY_ENV)" --sam $(TOOLS)/bin/sam
+
+# make publish [ENV=prod]: web/ again, after a change to the screens only (no sam build or deploy)
+publish: $(VENV)/.installed
+	@$(OPS) ops.deploy publish --env "$(DEPLOY_ENV)"
 
 # make outputs [ENV=prod]: the deployed stack's outputs again (API URL, user pool, alarm topic ...)
 .PHONY: outputs
@@ -163,6 +170,13 @@ outputs: $(VENV)/.installed
 barista: $(VENV)/.installed
 	@test -n "$(EMAIL)" || { echo "usage: make barista EMAIL=ana@example.com [ENV=dev|prod] [REMOVE=1]" >&2; exit 2; }
 	@$(OPS) ops.baristas "$(EMAIL)" --env "$(DEPLOY_ENV)" $(if $(REMOVE),--remove)
+
+# make smoke [ENV=prod]: after a deploy, temporary users run one order to COMPLETED (heard on the push
+# channel) and a cancel over the real API, the stack's alarms are checked, the users deleted.
+# make smoke LOCAL=1: the same code against a fresh local stack on free ports (tests/ops/test_smoke.py).
+.PHONY: smoke
+smoke: $(VENV)/.installed
+	@$(OPS) ops.smoke $(if $(LOCAL),--local,--env "$(DEPLOY_ENV)")
 
 # Operations under faults (issue 14; README: Runbook).
 #   make chaos                        the demo's rush with faults injected (seeded), then replay + reconcile
