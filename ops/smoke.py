@@ -307,6 +307,10 @@ def run_smoke(smoke: SmokeTarget, say: Say = print) -> None:
             api.expect("PUT", "/config", barista, {"isOpen": True})
             shop_reopened = barista
             say("shop: was closed, opened for the smoke test (closed again at the end)")
+        admission = (
+            "an admission code (GET /admission)" if shop.get("requireAdmission") else "no admission code"
+        )
+        say(f"shop: open, orders need {admission}")
         drink = shop["menu"][0]["name"]
         listener = PushListener(smoke.push_url, customer)
         try:

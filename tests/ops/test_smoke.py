@@ -19,6 +19,7 @@ from websockets.typing import Subprotocol
 from local.auth import LocalIdp
 from local.push.server import SUBPROTOCOL
 from ops.smoke import (
+    Api,
     LocalUsers,
     SmokeTarget,
     local_smoke_target,
@@ -74,6 +75,7 @@ def test_make_smoke_local_passes_against_a_fresh_local_stack() -> None:
         "local stack ready in ",
         "smoke test of a fresh local stack",
         "users: customer smoke-customer-",
+        "shop: open, orders need no admission code",
         "push: customer connected to ws://127.0.0.1:",
         "order ",  # placed
         "order ",  # submitted
@@ -87,9 +89,32 @@ def test_make_smoke_local_passes_against_a_fresh_local_stack() -> None:
     ]
     assert len(lines) == len(steps), completed.stdout
     assert [line[: len(step)] for line, step in zip(lines, steps, strict=True)] == steps
-    assert lines[8].endswith(": COMPLETED")
-    assert lines[9].endswith("-> COMPLETED")
-    assert lines[10].endswith("cancelled by the customer: CANCELLED")
+    assert lines[9].endswith(": COMPLETED")
+    assert lines[10].endswith("-> COMPLETED")
+    assert lines[11].endswith("cancelled by the customer: CANCELLED")
+
+
+def test_a_closed_shop_that_requires_admission_is_opened_for_the_test_and_closed_again(
+    local_target: SmokeTarget,
+) -> None:
+    # Given the shop closed and requiring the display's admission code (as on AWS by default)
+    manager = local_target.users.create("barista")
+    api = Api(local_target.api_url)
+    api.expect("PUT", "/config", manager, {"isOpen": False, "requireAdmission": True})
+    said: list[str] = []
+
+    try:
+        # When the smoke test runs
+        code = smoke(local_target, said.append)
+
+        # Then it opened the shop, ordered with an admission code, passed, and closed the shop again
+        assert code == 0, "\n".join(said)
+        assert "shop: was closed, opened for the smoke test (closed again at the end)" in said
+        assert "shop: open, orders need an admission code (GET /admission)" in said
+        assert "shop: closed again" in said
+        assert api.expect("GET", "/config", manager)["isOpen"] is False
+    finally:
+        api.expect("PUT", "/config", manager, {"isOpen": True, "requireAdmission": False})
 
 
 def test_an_api_error_fails_the_smoke_test_and_its_users_are_still_deleted(
