@@ -124,16 +124,18 @@ class CognitoUsers:
             AuthFlow="ADMIN_USER_PASSWORD_AUTH",
             AuthParameters={"USERNAME": email, "PASSWORD": password},
         )
+        if "AuthenticationResult" not in signed_in:  # e.g. the pool now requires MFA
+            raise SmokeFailure(
+                f"Cognito answered {email}'s sign-in with a {signed_in.get('ChallengeName')} challenge"
+            )
         return SmokeUser(email, str(signed_in["AuthenticationResult"]["IdToken"]))
 
     def delete_all(self) -> list[str]:
         """Delete every user this created (one already gone is fine)."""
-        deleted = []
-        while self.created:
-            email = self.created.pop()
+        deleted, self.created = self.created, []
+        for email in deleted:
             with contextlib.suppress(self.cognito.exceptions.UserNotFoundException):
                 self.cognito.admin_delete_user(UserPoolId=self.user_pool_id, Username=email)
-            deleted.append(email)
         return deleted
 
 
