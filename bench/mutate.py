@@ -12,11 +12,13 @@
    comparators, `attribute_(not_)exists` and `if_not_exists` inside them are mutated too. Changes inside
    type annotations are skipped (never evaluated: `from __future__ import annotations`).
 2. Test selection: the test suite runs once under coverage.py with one dynamic context per test, so
-   each line knows the tests that ran it. A mutant runs only those tests: the most focused test
-   functions first (fewest lines of the package run), at most --max-tests functions with all their
-   cases, stopping at the first failure. A line run only at import (module constants such as the
-   condition expressions, decorators, class bodies) runs every test that covers its module, uncapped.
-   A mutant no test reaches survives as "no tests".
+   each line knows the tests that ran it. A mutant runs only the tests that ran its statement (all of
+   its lines: coverage.py records a multi-line statement under some of them only): the most focused
+   test functions first (fewest lines of the package run), at most --max-tests functions with all
+   their cases, stopping at the first failure. A change run at import (module constants such as the
+   condition expressions, decorators, class bodies) runs the tests that ran the functions using the
+   name it defines (the import itself is recorded under whichever test happened to import first), or
+   every test of its module if no function uses it. A mutant no test reaches survives as "no tests".
 3. Running: each mutant is written into a private copy of the work tree, and a process forked from
    one that has already imported pytest, boto3, moto and Powertools runs the selected tests there, so a
    mutant costs its tests' time, not an interpreter start. A mutant whose tests fail, error or exceed
@@ -136,6 +138,11 @@ class Mutant:
     killed_by: str = ""
     equivalent: bool = False
     categories: list[str] = field(default_factory=list)
+    # Where coverage can see the mutant: the lines of the statement it is in (coverage.py records a
+    # multi-line statement under some of its lines only); for a change run at import, the lines that
+    # use the name it defines (the import itself is recorded under whichever test imported first).
+    seen_at: list[int] = field(default_factory=list)
+    at_import: bool = False
 
 
 def _expression_operator() -> Any:
@@ -226,6 +233,53 @@ def _function_at(source: str) -> dict[int, str]:
     return owner
 
 
+def _statements(source: str) -> tuple[list[ast.stmt], set[int]]:
+    """Every statement, and the lines inside function bodies (the rest runs at import)."""
+    tree = ast.parse(source)
+    statements = [node for node in ast.walk(tree) if isinstance(node, ast.stmt)]
+    in_functions: set[int] = set()
+    for node in statements:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            in_functions.update(range(node.body[0].lineno, (node.end_lineno or node.lineno) + 1))
+    return statements, in_functions
+
+
+def _first_line(statement: ast.stmt) -> int:
+    """Where a statement starts, its decorators included."""
+    decorators = getattr(statement, "decorator_list", [])
+    return min([statement.lineno, *(d.lineno for d in decorators)])
+
+
+def _seen_at(source: str, line: int, end_line: int) -> tuple[list[int], bool]:
+    """The lines whose coverage tells which tests can see a change to lines `line`..`end_line`, and
+    whether the change runs at import (see Mutant.seen_at)."""
+    statements, in_functions = _statements(source)
+    enclosing = [s for s in statements if _first_line(s) <= line <= (s.end_lineno or s.lineno)]
+    if line in in_functions:
+        innermost = max(enclosing, key=lambda s: s.lineno)
+        compound = bool(getattr(innermost, "body", None))  # an if/for/with header: not its body
+        last = end_line if compound else (innermost.end_lineno or innermost.lineno)
+        return list(range(innermost.lineno, max(last, end_line) + 1)), False
+    # At import: a module constant, a class body, a decorator. The top-level statement names what
+    # the change affects; the tests that run code using those names can see it.
+    top = min(enclosing, key=_first_line) if enclosing else None
+    names: set[str] = set()
+    if isinstance(top, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        names.add(top.name)
+    elif isinstance(top, ast.Assign | ast.AnnAssign):
+        targets = top.targets if isinstance(top, ast.Assign) else [top.target]
+        names.update(t.id for t in targets if isinstance(t, ast.Name))
+    users = {
+        node.lineno
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Name)
+        and node.id in names
+        and isinstance(node.ctx, ast.Load)
+        and node.lineno in in_functions
+    }
+    return sorted(users), True
+
+
 def _not_a_change(source: str, mutated: str, start: tuple[int, int]) -> bool:
     """Cosmic Ray also "replaces" the bare `*` of keyword-only parameters (making them positional-only,
     which no keyword call notices) and sometimes writes code that does not compile: neither is a mutant."""
@@ -285,6 +339,7 @@ def generate(files: Sequence[Path]) -> list[Mutant]:
                 key = "|".join((relative, mutant.operator, " ".join(before.split()), " ".join(after.split())))
                 seen[key] += 1  # the same change to an identical line elsewhere in the file
                 mutant.id = hashlib.sha1(f"{key}|{seen[key]}".encode()).hexdigest()[:8]
+                mutant.seen_at, mutant.at_import = _seen_at(source, mutant.line, mutant.end_line)
                 mutant.categories = [
                     *(["condition"] if any(c in mutant.operator for c in CONDITION_OPERATORS) else []),
                     *(["authorization"] if mutant.function in AUTHORIZATION else []),
@@ -348,13 +403,10 @@ class TestMap:
         """The tests that can see `mutant`, fastest first (at most `most` of them, if `most`)."""
         lines = self.by_line.get(mutant.file, {})
         tests: set[str] = set()
-        executed = False
-        for line in range(mutant.line, mutant.end_line + 1):
-            if line in lines:
-                executed = True
-                tests |= lines[line]
-        import_time = executed and not tests
-        if import_time:  # ran only at import (constants, decorators): every test of the module, no cap
+        for line in mutant.seen_at or range(mutant.line, mutant.end_line + 1):
+            tests |= lines.get(line, set())
+        import_time = mutant.at_import and not tests
+        if import_time:  # run at import, its name used by no code in a function: every test of the module
             tests = set(self.by_file.get(mutant.file, set()))
         tests -= self.failing
         # The most focused test functions first (those that run the fewest lines of the package), then
@@ -371,7 +423,7 @@ class TestMap:
                 sum(self.durations.get(c, 0.0) for c in cases),
             ),
         )
-        return [case for cases in (ranked[:most] if most and not import_time else ranked) for case in cases]
+        return [case for cases in (ranked[:most] if most else ranked) for case in cases]
 
 
 def collect_coverage(test_paths: Sequence[str], work: Path) -> TestMap:

@@ -27,11 +27,11 @@ from ops.stack import (
     ROOT,
     SAMCONFIG,
     OperatorError,
-    Target,
+    StackLocation,
     default_session,
+    locate_stack,
     run_command,
     stack_outputs,
-    target,
 )
 
 LAYER_PARAMETER = "PowertoolsLayerArn"
@@ -50,7 +50,7 @@ NEEDED_OUTPUTS = {
 class DeployPlan:
     """What `make deploy` will do: which stack, where, with which Powertools layer."""
 
-    where: Target
+    where: StackLocation
     layer_parameter: str
     layer_arn: str
 
@@ -96,7 +96,7 @@ def powertools_layer(ssm: Any, parameter: str, region: str) -> str:
 
 def preflight(environment: str, session: Any) -> DeployPlan:
     """Every check `make deploy` runs before it creates anything."""
-    where = target(environment, session)
+    where = locate_stack(environment, session)
     parameter = layer_parameter_name(where.config_env)
     layer = powertools_layer(session.client("ssm", region_name=where.region), parameter, where.region)
     return DeployPlan(where, parameter, layer)
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None, session: Any = None) -> int:
     args = parser.parse_args(argv)
     session = session or default_session()
     if args.step == "outputs":
-        where = target(args.env, session)
+        where = locate_stack(args.env, session)
     else:
         plan = preflight(args.env, session)
         print(plan, flush=True)

@@ -1,0 +1,155 @@
+"""More guards found by mutation testing (`make mutate`): what a customer is told when a refusal has
+another reason than a barista making her order, and what the token handlers announce and log about a
+token they do not store. Same setting as test_guards.py: moto's tables built from template.yaml, the
+domain functions the handlers call, no workflow.
+"""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from serverlesspresso.changes import ChangeFeed
+from serverlesspresso.models import OrderState, TokenIssued
+from serverlesspresso.orders import OrderRepository
+from serverlesspresso.resume import CUSTOMER_CANCEL, WrongOrderState, resume_order
+from serverlesspresso.tracking import keep_barista_token, keep_task_token
+from tests.unit.conftest import AwsEnv, BusCapture, OrdersTable, Output
+from tests.unit.test_guards import ALICE, EXECUTION, OTHER_EXECUTION, stored_order
+
+
+@pytest.fixture
+def orders(aws: AwsEnv) -> OrderRepository:
+    """The orders table as the functions use it."""
+    return OrderRepository(aws.tables["OrdersTable"], aws.dynamodb)
+
+
+@pytest.fixture
+def changes(aws: AwsEnv) -> ChangeFeed:
+    """The push channel's change announcements, on the test account's bus."""
+    return ChangeFeed(boto3.client("events"), aws.bus_name)
+
+
+class _NoCallbacks:
+    """A Step Functions client no test step may call: a refused resume must not reach the workflow."""
+
+    def send_task_success(self, **_: object) -> None:
+        raise AssertionError("SendTaskSuccess sent for a refused resume")
+
+    def send_task_failure(self, **_: object) -> None:
+        raise AssertionError("SendTaskFailure sent for a refused resume")
+
+
+def _failing_duplicate(task_token: str) -> tuple[object, Stubber]:
+    """A Step Functions client that accepts the one SendTaskFailure ending a duplicate execution."""
+    sfn = boto3.client("stepfunctions")
+    stubber = Stubber(sfn)
+    stubber.add_response(
+        "send_task_failure",
+        {},
+        expected_params={
+            "taskToken": task_token,
+            "error": "DuplicateExecution",
+            "cause": "order order-1 is handled by another execution",
+        },
+    )
+    return sfn, stubber
+
+
+# ---------------------------------------------------------------------------------------- resume
+def test_a_customer_cancelling_an_order_the_barista_is_completing_is_told_it_is_completing(
+    orders: OrderRepository, orders_table: OrdersTable
+) -> None:
+    # Given Bob has made Alice's order and is handing it over (COMPLETING)
+    completing = stored_order(
+        OrderState.COMPLETING,
+        executionArn=EXECUTION,
+        taskToken="tok",
+        tokenState="WAITING_FOR_BARISTA",
+        baristaId="bob-sub",
+    )
+    orders_table.put(completing)
+
+    # When Alice cancels it
+    # Then she is refused because the order is completing (not "being made": that refusal is for an
+    # order still waiting), the workflow is not told anything, and the order is untouched
+    with pytest.raises(WrongOrderState, match="is COMPLETING; cannot customer-cancel"):
+        resume_order("order-1", CUSTOMER_CANCEL, orders=orders, sfn=_NoCallbacks())
+    assert orders_table.get("order-1") == completing
+
+
+# ------------------------------------------------------------------------------- token handlers
+def test_a_duplicate_executions_barista_wait_is_not_announced_to_the_baristas(
+    orders: OrderRepository, orders_table: OrdersTable, bus: BusCapture, aws: AwsEnv
+) -> None:
+    # Given Alice's order waits for a barista in the execution that owns it
+    owned = stored_order(
+        OrderState.WAITING_FOR_BARISTA,
+        executionArn=EXECUTION,
+        taskToken="tok",
+        tokenState="WAITING_FOR_BARISTA",
+        orderNumber=7,
+    )
+    orders_table.put(owned)
+    sfn, stubber = _failing_duplicate("dup-token")
+
+    # When a second execution of the same order reaches its barista wait, with another number
+    with stubber:
+        outcome = keep_barista_token(
+            TokenIssued(
+                "order-1", ALICE, OTHER_EXECUTION, "dup-token", OrderState.WAITING_FOR_BARISTA, order_number=8
+            ),
+            orders=orders,
+            sfn=sfn,
+            events=aws.events,
+            bus_name=aws.bus_name,
+        )
+
+    # Then the duplicate is ended, the baristas' screens are not told about it, and the order is as it was
+    stubber.assert_no_pending_responses()
+    assert outcome.as_dict() == {"orderId": "order-1", "outcome": "foreign"}
+    assert bus.events("OrderManager.WaitingCompletion") == []
+    assert orders_table.get("order-1") == owned
+
+
+def test_ending_a_duplicate_execution_is_logged_with_the_execution_that_owns_the_order(
+    orders: OrderRepository, orders_table: OrdersTable, changes: ChangeFeed, output: Output
+) -> None:
+    # Given Alice's order belongs to one execution
+    orders_table.put(stored_order(OrderState.WAITING_FOR_CUSTOMER, executionArn=EXECUTION, taskToken="tok"))
+    sfn, stubber = _failing_duplicate("dup-token")
+
+    # When a second execution of the same order reports its customer wait
+    with stubber:
+        keep_task_token(
+            TokenIssued("order-1", ALICE, OTHER_EXECUTION, "dup-token", OrderState.WAITING_FOR_CUSTOMER),
+            orders=orders,
+            sfn=sfn,
+            changes=changes,
+        )
+
+    # Then a warning names both executions, so an operator can tell which one runs the order
+    warnings = [r for r in output.log_records() if r["level"] == "WARNING"]
+    assert [(r["message"], r["execution"], r["owner"]) for r in warnings] == [
+        ("order belongs to another execution; ending this one", OTHER_EXECUTION, EXECUTION)
+    ]
+
+
+def test_a_token_that_is_not_stored_is_logged_with_why_and_a_stored_one_is_not(
+    orders: OrderRepository, orders_table: OrdersTable, changes: ChangeFeed, output: Output
+) -> None:
+    # Given Alice's order, placed and not yet touched by its workflow
+    orders_table.put(stored_order(OrderState.PLACED))
+    first_wait = TokenIssued("order-1", ALICE, EXECUTION, "tok-1", OrderState.WAITING_FOR_CUSTOMER)
+
+    # When its workflow reports the customer wait, and the same event is delivered again
+    stored = keep_task_token(first_wait, orders=orders, sfn=_NoCallbacks(), changes=changes)
+    logged_after_storing = [r["message"] for r in output.log_records()]
+    again = keep_task_token(first_wait, orders=orders, sfn=_NoCallbacks(), changes=changes)
+
+    # Then only the redelivery, which stores nothing, is logged, saying why
+    assert (stored.outcome, again.outcome) == ("stored", "duplicate")
+    assert "token not stored" not in logged_after_storing
+    not_stored = [r for r in output.log_records() if r["message"] == "token not stored"]
+    assert [(r["reason"], r["state"]) for r in not_stored] == [("duplicate", "WAITING_FOR_CUSTOMER")]
