@@ -141,7 +141,7 @@ class Mutant:
     # Where coverage can see the mutant: the lines of the statement it is in (coverage.py records a
     # multi-line statement under some of its lines only); for a change run at import, the lines that
     # use the name it defines (the import itself is recorded under whichever test imported first).
-    seen_at: list[int] = field(default_factory=list)
+    seen_at: dict[str, list[int]] = field(default_factory=dict)  # file -> lines
     at_import: bool = False
 
 
@@ -246,20 +246,23 @@ def _statements(source: str) -> tuple[list[ast.stmt], set[int]]:
 
 def _first_line(statement: ast.stmt) -> int:
     """Where a statement starts, its decorators included."""
-    decorators = getattr(statement, "decorator_list", [])
+    decorators: list[ast.expr] = getattr(statement, "decorator_list", [])
     return min([statement.lineno, *(d.lineno for d in decorators)])
 
 
-def _seen_at(source: str, line: int, end_line: int) -> tuple[list[int], bool]:
-    """The lines whose coverage tells which tests can see a change to lines `line`..`end_line`, and
-    whether the change runs at import (see Mutant.seen_at)."""
+def _seen_at(
+    relative: str, sources: dict[str, str], line: int, end_line: int
+) -> tuple[dict[str, list[int]], bool]:
+    """The lines (per file) whose coverage tells which tests can see a change to lines `line`..`end_line`
+    of `relative`, and whether the change runs at import (see Mutant.seen_at)."""
+    source = sources[relative]
     statements, in_functions = _statements(source)
     enclosing = [s for s in statements if _first_line(s) <= line <= (s.end_lineno or s.lineno)]
     if line in in_functions:
         innermost = max(enclosing, key=lambda s: s.lineno)
         compound = bool(getattr(innermost, "body", None))  # an if/for/with header: not its body
         last = end_line if compound else (innermost.end_lineno or innermost.lineno)
-        return list(range(innermost.lineno, max(last, end_line) + 1)), False
+        return {relative: list(range(innermost.lineno, max(last, end_line) + 1))}, False
     # At import: a module constant, a class body, a decorator. The top-level statement names what
     # the change affects; the tests that run code using those names can see it.
     top = min(enclosing, key=_first_line) if enclosing else None
@@ -269,15 +272,32 @@ def _seen_at(source: str, line: int, end_line: int) -> tuple[list[int], bool]:
     elif isinstance(top, ast.Assign | ast.AnnAssign):
         targets = top.targets if isinstance(top, ast.Assign) else [top.target]
         names.update(t.id for t in targets if isinstance(t, ast.Name))
-    users = {
-        node.lineno
-        for node in ast.walk(ast.parse(source))
-        if isinstance(node, ast.Name)
-        and node.id in names
-        and isinstance(node.ctx, ast.Load)
-        and node.lineno in in_functions
-    }
-    return sorted(users), True
+    module = f"serverlesspresso.{Path(relative).stem}"
+    users: dict[str, list[int]] = {}
+    for other, text in sources.items():
+        tree = ast.parse(text)
+        if other != relative:  # only where the name is imported from this module
+            imported = {
+                alias.asname or alias.name
+                for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.module == module
+                for alias in node.names
+                if alias.name in names
+            }
+        else:
+            imported = names
+        functions = in_functions if other == relative else _statements(text)[1]
+        lines = {
+            node.lineno
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Name)
+            and node.id in imported
+            and isinstance(node.ctx, ast.Load)
+            and node.lineno in functions
+        }
+        if lines:
+            users[other] = sorted(lines)
+    return users, True
 
 
 def _not_a_change(source: str, mutated: str, start: tuple[int, int]) -> bool:
@@ -293,6 +313,12 @@ def _not_a_change(source: str, mutated: str, start: tuple[int, int]) -> bool:
     return False
 
 
+def _all_files() -> list[Path]:
+    """The files mutated: the shared package's modules and every handler."""
+    files = sorted(p for p in (ROOT / PACKAGE).glob("*.py") if p.name != "__init__.py")
+    return files + sorted((ROOT / "functions").glob("*/app.py"))
+
+
 def generate(files: Sequence[Path]) -> list[Mutant]:
     """Every mutant of every file, except changes inside annotations and ones that change nothing."""
     from cosmic_ray.ast import ast_nodes, get_ast
@@ -300,6 +326,7 @@ def generate(files: Sequence[Path]) -> list[Mutant]:
 
     mutants: list[Mutant] = []
     seen: dict[str, int] = defaultdict(int)
+    sources = {str(p.relative_to(ROOT)): p.read_text(encoding="utf-8") for p in _all_files()}
     for path in files:
         source = path.read_text(encoding="utf-8")
         lines = source.splitlines()
@@ -339,7 +366,7 @@ def generate(files: Sequence[Path]) -> list[Mutant]:
                 key = "|".join((relative, mutant.operator, " ".join(before.split()), " ".join(after.split())))
                 seen[key] += 1  # the same change to an identical line elsewhere in the file
                 mutant.id = hashlib.sha1(f"{key}|{seen[key]}".encode()).hexdigest()[:8]
-                mutant.seen_at, mutant.at_import = _seen_at(source, mutant.line, mutant.end_line)
+                mutant.seen_at, mutant.at_import = _seen_at(relative, sources, mutant.line, mutant.end_line)
                 mutant.categories = [
                     *(["condition"] if any(c in mutant.operator for c in CONDITION_OPERATORS) else []),
                     *(["authorization"] if mutant.function in AUTHORIZATION else []),
@@ -401,10 +428,13 @@ class TestMap:
 
     def select(self, mutant: Mutant, most: int) -> list[str]:
         """The tests that can see `mutant`, fastest first (at most `most` of them, if `most`)."""
-        lines = self.by_line.get(mutant.file, {})
         tests: set[str] = set()
-        for line in mutant.seen_at or range(mutant.line, mutant.end_line + 1):
-            tests |= lines.get(line, set())
+        for file, seen_at in (
+            mutant.seen_at or {mutant.file: list(range(mutant.line, mutant.end_line + 1))}
+        ).items():
+            lines = self.by_line.get(file, {})
+            for line in seen_at:
+                tests |= lines.get(line, set())
         import_time = mutant.at_import and not tests
         if import_time:  # run at import, its name used by no code in a function: every test of the module
             tests = set(self.by_file.get(mutant.file, set()))
@@ -724,8 +754,7 @@ def main() -> None:
     )
     parser.add_argument("--list", action="store_true", help="only list the mutants")
     args = parser.parse_args()
-    files = sorted(p for p in (ROOT / PACKAGE).glob("*.py") if p.name != "__init__.py")
-    files += sorted((ROOT / "functions").glob("*/app.py"))
+    files = _all_files()
     if args.files:
         wanted = set(args.files.split(","))
         files = [p for p in files if p.name in wanted or str(p.relative_to(ROOT)) in wanted]
