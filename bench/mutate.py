@@ -45,6 +45,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -233,9 +234,15 @@ def _function_at(source: str) -> dict[int, str]:
     return owner
 
 
+@cache
+def _parsed(source: str) -> ast.Module:
+    return ast.parse(source)
+
+
+@cache
 def _statements(source: str) -> tuple[list[ast.stmt], set[int]]:
     """Every statement, and the lines inside function bodies (the rest runs at import)."""
-    tree = ast.parse(source)
+    tree = _parsed(source)
     statements = [node for node in ast.walk(tree) if isinstance(node, ast.stmt)]
     in_functions: set[int] = set()
     for node in statements:
@@ -275,7 +282,7 @@ def _seen_at(
     module = f"serverlesspresso.{Path(relative).stem}"
     users: dict[str, list[int]] = {}
     for other, text in sources.items():
-        tree = ast.parse(text)
+        tree = _parsed(text)
         if other != relative:  # only where the name is imported from this module
             imported = {
                 alias.asname or alias.name

@@ -11,7 +11,7 @@ import pytest
 from botocore.stub import Stubber
 
 from serverlesspresso.changes import ChangeFeed
-from serverlesspresso.models import OrderState, TokenIssued
+from serverlesspresso.models import OrderEnded, OrderState, TokenIssued
 from serverlesspresso.orders import OrderRepository
 from serverlesspresso.resume import CUSTOMER_CANCEL, WrongOrderState, resume_order
 from serverlesspresso.tracking import keep_barista_token, keep_task_token
@@ -153,3 +153,35 @@ def test_a_token_that_is_not_stored_is_logged_with_why_and_a_stored_one_is_not(
     assert "token not stored" not in logged_after_storing
     not_stored = [r for r in output.log_records() if r["message"] == "token not stored"]
     assert [(r["reason"], r["state"]) for r in not_stored] == [("duplicate", "WAITING_FOR_CUSTOMER")]
+
+
+# ---------------------------------------------------------------------------------------- versions
+def test_each_write_numbers_the_orders_next_version(
+    orders: OrderRepository, orders_table: OrdersTable
+) -> None:
+    # Given Alice places an order
+    placed = orders.create("order-1", ALICE)
+
+    # When its workflow reaches the customer wait, and a redelivery of that event is refused
+    orders.store_task_token(TokenIssued("order-1", ALICE, EXECUTION, "tok", OrderState.WAITING_FOR_CUSTOMER))
+    orders.store_task_token(TokenIssued("order-1", ALICE, EXECUTION, "tok", OrderState.WAITING_FOR_CUSTOMER))
+
+    # Then the order's versions count its writes, 1 then 2 (push messages carry it: a screen shows a
+    # message only if it is newer than what it has), and a refused write counts nothing
+    assert placed["version"] == 1
+    assert orders_table.get("order-1")["version"] == 2  # type: ignore[index]
+
+
+def test_the_timeline_keeps_every_state_the_order_went_through(
+    orders: OrderRepository, orders_table: OrdersTable
+) -> None:
+    # Given Alice places an order
+    orders.create("order-1", ALICE)
+
+    # When its workflow reaches the customer wait, and then times out
+    orders.store_task_token(TokenIssued("order-1", ALICE, EXECUTION, "tok", OrderState.WAITING_FOR_CUSTOMER))
+    orders.end(OrderEnded("order-1", ALICE, EXECUTION, OrderState.TIMED_OUT, "customer timeout"))
+
+    # Then its timeline holds the three states, in order
+    timeline = orders_table.get("order-1")["timeline"]  # type: ignore[index]
+    assert [entry["state"] for entry in timeline] == ["PLACED", "WAITING_FOR_CUSTOMER", "TIMED_OUT"]
