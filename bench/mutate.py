@@ -273,12 +273,28 @@ def _seen_at(
     # At import: a module constant, a class body, a decorator. The top-level statement names what
     # the change affects; the tests that run code using those names can see it.
     top = min(enclosing, key=_first_line) if enclosing else None
-    names: set[str] = set()
-    if isinstance(top, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-        names.add(top.name)
-    elif isinstance(top, ast.Assign | ast.AnnAssign):
-        targets = top.targets if isinstance(top, ast.Assign) else [top.target]
-        names.update(t.id for t in targets if isinstance(t, ast.Name))
+    names = _defined(top)
+    # ... and what is built from them at import (a limit used in a model's field), transitively
+    growing = True
+    while growing:
+        growing = False
+        for statement in _parsed(source).body:
+            loads = {
+                node.id
+                for node in ast.walk(statement)
+                if isinstance(node, ast.Name) and node.lineno not in in_functions
+            }
+            if loads & names and not _defined(statement) <= names:
+                names |= _defined(statement)
+                growing = True
+    # The methods of those classes (validators, helpers) run when the class is used.
+    methods = {
+        line
+        for statement in _parsed(source).body
+        if isinstance(statement, ast.ClassDef) and statement.name in names
+        for line in range(statement.lineno, (statement.end_lineno or statement.lineno) + 1)
+        if line in in_functions
+    }
     module = f"serverlesspresso.{Path(relative).stem}"
     users: dict[str, list[int]] = {}
     for other, text in sources.items():
@@ -302,9 +318,21 @@ def _seen_at(
             and isinstance(node.ctx, ast.Load)
             and node.lineno in functions
         }
+        if other == relative:
+            lines |= methods
         if lines:
             users[other] = sorted(lines)
     return users, True
+
+
+def _defined(statement: ast.stmt | None) -> set[str]:
+    """The module-level names a top-level statement defines."""
+    if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return {statement.name}
+    if isinstance(statement, ast.Assign | ast.AnnAssign):
+        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+        return {t.id for t in targets if isinstance(t, ast.Name)}
+    return set()
 
 
 def _not_a_change(source: str, mutated: str, start: tuple[int, int]) -> bool:

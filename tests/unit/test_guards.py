@@ -67,8 +67,8 @@ def changes(aws: AwsEnv) -> ChangeFeed:
 
 @pytest.fixture
 def shop(aws: AwsEnv) -> ShopConfigStore:
-    """The shop config item, with the template's default capacity."""
-    return ShopConfigStore(aws.tables["ConfigTable"], aws.dynamodb, 20)
+    """The shop config item, with the template's default capacity, admission codes off."""
+    return ShopConfigStore(aws.tables["ConfigTable"], aws.dynamodb, 20, default_require_admission=False)
 
 
 def stored_order(state: OrderState, **extra: Any) -> dict[str, Any]:

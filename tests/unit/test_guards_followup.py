@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from serverlesspresso.changes import ChangeFeed
 from serverlesspresso.models import OrderEnded, OrderState, TokenIssued
 from serverlesspresso.orders import OrderRepository
-from serverlesspresso.resume import CUSTOMER_CANCEL, WrongOrderState, resume_order
+from serverlesspresso.resume import CUSTOMER_CANCEL, SUBMIT_ORDER, WrongOrderState, resume_order
+from serverlesspresso.shop import ShopConfigStore
 from serverlesspresso.tracking import keep_barista_token, keep_task_token
 from tests.unit.conftest import AwsEnv, BusCapture, OrdersTable, Output
-from tests.unit.test_guards import ALICE, EXECUTION, OTHER_EXECUTION, stored_order
+from tests.unit.test_guards import ALICE, AN_HOUR_AGO, EXECUTION, OTHER_EXECUTION, stored_order
 
 
 @pytest.fixture
@@ -77,6 +79,43 @@ def test_a_customer_cancelling_an_order_the_barista_is_completing_is_told_it_is_
     with pytest.raises(WrongOrderState, match="is COMPLETING; cannot customer-cancel"):
         resume_order("order-1", CUSTOMER_CANCEL, orders=orders, sfn=_NoCallbacks())
     assert orders_table.get("order-1") == completing
+
+
+def test_a_resume_step_functions_refused_leaves_both_moves_in_the_timeline(
+    orders: OrderRepository, orders_table: OrdersTable
+) -> None:
+    # Given Alice's order waits for her drink, having been placed before
+    orders_table.put(
+        stored_order(
+            OrderState.WAITING_FOR_CUSTOMER,
+            executionArn=EXECUTION,
+            taskToken="tok",
+            tokenState="WAITING_FOR_CUSTOMER",
+            timeline=[
+                {"state": "PLACED", "at": AN_HOUR_AGO},
+                {"state": "WAITING_FOR_CUSTOMER", "at": AN_HOUR_AGO},
+            ],
+        )
+    )
+    # And Step Functions fails SendTaskSuccess
+    sfn = boto3.client("stepfunctions")
+    stubber = Stubber(sfn)
+    stubber.add_client_error("send_task_success", service_error_code="ServiceUnavailable")
+
+    # When she submits
+    with stubber, pytest.raises(ClientError):
+        resume_order("order-1", SUBMIT_ORDER, orders=orders, sfn=sfn)
+
+    # Then the order is back waiting for her, and its timeline shows the way there and back
+    stored = orders_table.get("order-1")
+    assert stored is not None
+    assert stored["state"] == "WAITING_FOR_CUSTOMER"
+    assert [entry["state"] for entry in stored["timeline"]] == [
+        "PLACED",
+        "WAITING_FOR_CUSTOMER",
+        "SUBMITTED",
+        "WAITING_FOR_CUSTOMER",
+    ]
 
 
 # ------------------------------------------------------------------------------- token handlers
@@ -185,3 +224,32 @@ def test_the_timeline_keeps_every_state_the_order_went_through(
     # Then its timeline holds the three states, in order
     timeline = orders_table.get("order-1")["timeline"]  # type: ignore[index]
     assert [entry["state"] for entry in timeline] == ["PLACED", "WAITING_FOR_CUSTOMER", "TIMED_OUT"]
+
+
+def test_orders_created_before_a_cutoff_exclude_one_created_at_the_cutoff(
+    orders: OrderRepository, orders_table: OrdersTable
+) -> None:
+    # Given two PLACED orders, one created a millisecond before noon and one at noon exactly
+    orders_table.put(stored_order(OrderState.PLACED, orderId="earlier", createdAt="2026-11-29T11:59:59.999Z"))
+    orders_table.put(stored_order(OrderState.PLACED, orderId="at-noon", createdAt="2026-11-29T12:00:00.000Z"))
+
+    # When the reconciler asks for the PLACED orders created before noon
+    found = list(orders.ids_created_before(OrderState.PLACED, "2026-11-29T12:00:00.000Z"))
+
+    # Then only the earlier one is there: an order as old as the cutoff may still be on its way
+    assert found == ["earlier"]
+
+
+# -------------------------------------------------------------------------------------------- shop
+def test_a_slot_just_released_counts_as_free_before_the_workflow_removes_it(aws: AwsEnv) -> None:
+    # Given the shop item holds two capacity slots, of executions a and b
+    aws.dynamodb.put_item(
+        TableName=aws.tables["ConfigTable"],
+        Item={"configId": {"S": "shop"}, "inFlight": {"SS": ["a", "b"]}},
+    )
+    shop = ShopConfigStore(aws.tables["ConfigTable"], aws.dynamodb, 20, default_require_admission=False)
+
+    # When the config is read for the change of a's order, which has just ended
+    # Then one order is in flight; read for no ended order, two are
+    assert shop.get(released_slot="a").ordersInFlight == 1
+    assert shop.get().ordersInFlight == 2
