@@ -10,12 +10,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+from pydantic import ValidationError
 
 from serverlesspresso.changes import ChangeFeed
 from serverlesspresso.models import OrderEnded, OrderState, TokenIssued
 from serverlesspresso.orders import OrderRepository
 from serverlesspresso.resume import CUSTOMER_CANCEL, SUBMIT_ORDER, WrongOrderState, resume_order
-from serverlesspresso.shop import ShopConfigStore
+from serverlesspresso.shop import ShopConfigStore, ShopConfigUpdate
 from serverlesspresso.tracking import keep_barista_token, keep_task_token
 from tests.unit.conftest import AwsEnv, BusCapture, OrdersTable, Output
 from tests.unit.test_guards import ALICE, AN_HOUR_AGO, EXECUTION, OTHER_EXECUTION, stored_order
@@ -253,3 +254,22 @@ def test_a_slot_just_released_counts_as_free_before_the_workflow_removes_it(aws:
     # Then one order is in flight; read for no ended order, two are
     assert shop.get(released_slot="a").ordersInFlight == 1
     assert shop.get().ordersInFlight == 2
+
+
+def test_a_fresh_shops_admission_code_admits_ten_orders(aws: AwsEnv) -> None:
+    # Given no shop item. Then one admission code lets in the documented default of 10 orders
+    shop = ShopConfigStore(aws.tables["ConfigTable"], aws.dynamodb, 20, default_require_admission=False)
+    assert shop.get().ordersPerAdmissionCode == 10
+
+
+@pytest.mark.parametrize(("orders_per_code", "allowed"), [(1, True), (0, False), (1000, True), (1001, False)])
+def test_an_admission_code_admits_1_to_1000_orders(orders_per_code: int, allowed: bool) -> None:
+    # Given a barista's PUT /config body setting how many orders one admission code lets in
+    body = {"ordersPerAdmissionCode": orders_per_code}
+
+    # When it is read, Then the documented bounds hold
+    if allowed:
+        assert ShopConfigUpdate.model_validate(body).changes() == body
+    else:
+        with pytest.raises(ValidationError):
+            ShopConfigUpdate.model_validate(body)
