@@ -195,6 +195,24 @@ def test_a_token_that_is_not_stored_is_logged_with_why_and_a_stored_one_is_not(
     assert [(r["reason"], r["state"]) for r in not_stored] == [("duplicate", "WAITING_FOR_CUSTOMER")]
 
 
+def test_the_push_channel_hears_of_a_stored_wait_once_and_not_of_its_redelivery(
+    orders: OrderRepository, orders_table: OrdersTable, changes: ChangeFeed, bus: BusCapture
+) -> None:
+    # Given Alice's order, placed and not yet touched by its workflow
+    orders_table.put(stored_order(OrderState.PLACED))
+    first_wait = TokenIssued("order-1", ALICE, EXECUTION, "tok-1", OrderState.WAITING_FOR_CUSTOMER)
+
+    # When its workflow reports the customer wait, and the same event is delivered again
+    keep_task_token(first_wait, orders=orders, sfn=_NoCallbacks(), changes=changes)
+    keep_task_token(first_wait, orders=orders, sfn=_NoCallbacks(), changes=changes)
+
+    # Then one change is announced (screens refresh once), for the wait the order entered
+    announced = bus.events("OrderManager.OrderChanged")
+    assert [(e["detail"]["orderId"], e["detail"]["state"]) for e in announced] == [
+        ("order-1", "WAITING_FOR_CUSTOMER")
+    ]
+
+
 # ---------------------------------------------------------------------------------------- versions
 def test_each_write_numbers_the_orders_next_version(
     orders: OrderRepository, orders_table: OrdersTable
