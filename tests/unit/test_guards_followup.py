@@ -22,16 +22,9 @@ from tests.unit.conftest import AwsEnv, BusCapture, OrdersTable, Output
 from tests.unit.test_guards import ALICE, AN_HOUR_AGO, EXECUTION, OTHER_EXECUTION, stored_order
 
 
-@pytest.fixture
-def orders(aws: AwsEnv) -> OrderRepository:
-    """The orders table as the functions use it."""
-    return OrderRepository(aws.tables["OrdersTable"], aws.dynamodb)
-
-
-@pytest.fixture
-def changes(aws: AwsEnv) -> ChangeFeed:
-    """The push channel's change announcements, on the test account's bus."""
-    return ChangeFeed(boto3.client("events"), aws.bus_name)
+def waiting(state: OrderState, token_state: OrderState, **extra: object) -> dict[str, object]:
+    """Alice's order in `state`, holding the token of its execution's wait in `token_state`."""
+    return stored_order(state, executionArn=EXECUTION, taskToken="tok", tokenState=token_state.value, **extra)
 
 
 class _NoCallbacks:
@@ -65,13 +58,7 @@ def test_a_customer_cancelling_an_order_the_barista_is_completing_is_told_it_is_
     orders: OrderRepository, orders_table: OrdersTable
 ) -> None:
     # Given Bob has made Alice's order and is handing it over (COMPLETING)
-    completing = stored_order(
-        OrderState.COMPLETING,
-        executionArn=EXECUTION,
-        taskToken="tok",
-        tokenState="WAITING_FOR_BARISTA",
-        baristaId="bob-sub",
-    )
+    completing = waiting(OrderState.COMPLETING, OrderState.WAITING_FOR_BARISTA, baristaId="bob-sub")
     orders_table.put(completing)
 
     # When Alice cancels it
@@ -87,11 +74,9 @@ def test_a_resume_step_functions_refused_leaves_both_moves_in_the_timeline(
 ) -> None:
     # Given Alice's order waits for her drink, having been placed before
     orders_table.put(
-        stored_order(
+        waiting(
             OrderState.WAITING_FOR_CUSTOMER,
-            executionArn=EXECUTION,
-            taskToken="tok",
-            tokenState="WAITING_FOR_CUSTOMER",
+            OrderState.WAITING_FOR_CUSTOMER,
             timeline=[
                 {"state": "PLACED", "at": AN_HOUR_AGO},
                 {"state": "WAITING_FOR_CUSTOMER", "at": AN_HOUR_AGO},
@@ -124,13 +109,7 @@ def test_a_duplicate_executions_barista_wait_is_not_announced_to_the_baristas(
     orders: OrderRepository, orders_table: OrdersTable, bus: BusCapture, aws: AwsEnv
 ) -> None:
     # Given Alice's order waits for a barista in the execution that owns it
-    owned = stored_order(
-        OrderState.WAITING_FOR_BARISTA,
-        executionArn=EXECUTION,
-        taskToken="tok",
-        tokenState="WAITING_FOR_BARISTA",
-        orderNumber=7,
-    )
+    owned = waiting(OrderState.WAITING_FOR_BARISTA, OrderState.WAITING_FOR_BARISTA, orderNumber=7)
     orders_table.put(owned)
     sfn, stubber = _failing_duplicate("dup-token")
 
@@ -272,6 +251,15 @@ def test_a_slot_just_released_counts_as_free_before_the_workflow_removes_it(aws:
     # Then one order is in flight; read for no ended order, two are
     assert shop.get(released_slot="a").ordersInFlight == 1
     assert shop.get().ordersInFlight == 2
+
+
+def test_a_slot_released_while_the_shop_holds_none_leaves_nothing_in_flight(aws: AwsEnv) -> None:
+    # Given a fresh shop: no item, so no slot held
+    shop = ShopConfigStore(aws.tables["ConfigTable"], aws.dynamodb, 20, default_require_admission=False)
+
+    # When the config is read for the change of an order that has just ended
+    # Then nothing is in flight (and nothing fails)
+    assert shop.get(released_slot="a").ordersInFlight == 0
 
 
 def test_a_fresh_shops_admission_code_admits_ten_orders(aws: AwsEnv) -> None:
