@@ -12,11 +12,13 @@
    comparators, `attribute_(not_)exists` and `if_not_exists` inside them are mutated too. Changes inside
    type annotations are skipped (never evaluated: `from __future__ import annotations`).
 2. Test selection: the test suite runs once under coverage.py with one dynamic context per test, so
-   each line knows the tests that ran it. A mutant runs only those tests: the most focused test
-   functions first (fewest lines of the package run), at most --max-tests functions with all their
-   cases, stopping at the first failure. A line run only at import (module constants such as the
-   condition expressions, decorators, class bodies) runs every test that covers its module, uncapped.
-   A mutant no test reaches survives as "no tests".
+   each line knows the tests that ran it. A mutant runs only the tests that ran its statement (all of
+   its lines: coverage.py records a multi-line statement under some of them only): the most focused
+   test functions first (fewest lines of the package run), at most --max-tests functions with all
+   their cases, stopping at the first failure. A change run at import (module constants such as the
+   condition expressions, decorators, class bodies) runs the tests that ran the functions using the
+   name it defines (the import itself is recorded under whichever test happened to import first), or
+   every test of its module if no function uses it. A mutant no test reaches survives as "no tests".
 3. Running: each mutant is written into a private copy of the work tree, and a process forked from
    one that has already imported pytest, boto3, moto and Powertools runs the selected tests there, so a
    mutant costs its tests' time, not an interpreter start. A mutant whose tests fail, error or exceed
@@ -43,6 +45,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +139,11 @@ class Mutant:
     killed_by: str = ""
     equivalent: bool = False
     categories: list[str] = field(default_factory=list)
+    # Where coverage can see the mutant: the lines of the statement it is in (coverage.py records a
+    # multi-line statement under some of its lines only); for a change run at import, the lines that
+    # use the name it defines (the import itself is recorded under whichever test imported first).
+    seen_at: dict[str, list[int]] = field(default_factory=dict)  # file -> lines
+    at_import: bool = False
 
 
 def _expression_operator() -> Any:
@@ -226,6 +234,107 @@ def _function_at(source: str) -> dict[int, str]:
     return owner
 
 
+@cache
+def _parsed(source: str) -> ast.Module:
+    return ast.parse(source)
+
+
+@cache
+def _statements(source: str) -> tuple[list[ast.stmt], set[int]]:
+    """Every statement, and the lines inside function bodies (the rest runs at import)."""
+    tree = _parsed(source)
+    statements = [node for node in ast.walk(tree) if isinstance(node, ast.stmt)]
+    in_functions: set[int] = set()
+    for node in statements:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            in_functions.update(range(node.body[0].lineno, (node.end_lineno or node.lineno) + 1))
+    return statements, in_functions
+
+
+def _first_line(statement: ast.stmt) -> int:
+    """Where a statement starts, its decorators included."""
+    decorators: list[ast.expr] = getattr(statement, "decorator_list", [])
+    return min([statement.lineno, *(d.lineno for d in decorators)])
+
+
+def _seen_at(
+    relative: str, sources: dict[str, str], line: int, end_line: int
+) -> tuple[dict[str, list[int]], bool]:
+    """The lines (per file) whose coverage tells which tests can see a change to lines `line`..`end_line`
+    of `relative`, and whether the change runs at import (see Mutant.seen_at)."""
+    source = sources[relative]
+    statements, in_functions = _statements(source)
+    enclosing = [s for s in statements if _first_line(s) <= line <= (s.end_lineno or s.lineno)]
+    if line in in_functions:
+        innermost = max(enclosing, key=lambda s: s.lineno)
+        compound = bool(getattr(innermost, "body", None))  # an if/for/with header: not its body
+        last = end_line if compound else (innermost.end_lineno or innermost.lineno)
+        return {relative: list(range(innermost.lineno, max(last, end_line) + 1))}, False
+    # At import: a module constant, a class body, a decorator. The top-level statement names what
+    # the change affects; the tests that run code using those names can see it.
+    top = min(enclosing, key=_first_line) if enclosing else None
+    names = _defined(top)
+    # ... and what is built from them at import (a limit used in a model's field), transitively
+    growing = True
+    while growing:
+        growing = False
+        for statement in _parsed(source).body:
+            loads = {
+                node.id
+                for node in ast.walk(statement)
+                if isinstance(node, ast.Name) and node.lineno not in in_functions
+            }
+            if loads & names and not _defined(statement) <= names:
+                names |= _defined(statement)
+                growing = True
+    # The methods of those classes (validators, helpers) run when the class is used.
+    methods = {
+        line
+        for statement in _parsed(source).body
+        if isinstance(statement, ast.ClassDef) and statement.name in names
+        for line in range(statement.lineno, (statement.end_lineno or statement.lineno) + 1)
+        if line in in_functions
+    }
+    module = f"serverlesspresso.{Path(relative).stem}"
+    users: dict[str, list[int]] = {}
+    for other, text in sources.items():
+        tree = _parsed(text)
+        if other != relative:  # only where the name is imported from this module
+            imported = {
+                alias.asname or alias.name
+                for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.module == module
+                for alias in node.names
+                if alias.name in names
+            }
+        else:
+            imported = names
+        functions = in_functions if other == relative else _statements(text)[1]
+        lines = {
+            node.lineno
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Name)
+            and node.id in imported
+            and isinstance(node.ctx, ast.Load)
+            and node.lineno in functions
+        }
+        if other == relative:
+            lines |= methods
+        if lines:
+            users[other] = sorted(lines)
+    return users, True
+
+
+def _defined(statement: ast.stmt | None) -> set[str]:
+    """The module-level names a top-level statement defines."""
+    if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return {statement.name}
+    if isinstance(statement, ast.Assign | ast.AnnAssign):
+        targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+        return {t.id for t in targets if isinstance(t, ast.Name)}
+    return set()
+
+
 def _not_a_change(source: str, mutated: str, start: tuple[int, int]) -> bool:
     """Cosmic Ray also "replaces" the bare `*` of keyword-only parameters (making them positional-only,
     which no keyword call notices) and sometimes writes code that does not compile: neither is a mutant."""
@@ -239,6 +348,12 @@ def _not_a_change(source: str, mutated: str, start: tuple[int, int]) -> bool:
     return False
 
 
+def _all_files() -> list[Path]:
+    """The files mutated: the shared package's modules and every handler."""
+    files = sorted(p for p in (ROOT / PACKAGE).glob("*.py") if p.name != "__init__.py")
+    return files + sorted((ROOT / "functions").glob("*/app.py"))
+
+
 def generate(files: Sequence[Path]) -> list[Mutant]:
     """Every mutant of every file, except changes inside annotations and ones that change nothing."""
     from cosmic_ray.ast import ast_nodes, get_ast
@@ -246,6 +361,7 @@ def generate(files: Sequence[Path]) -> list[Mutant]:
 
     mutants: list[Mutant] = []
     seen: dict[str, int] = defaultdict(int)
+    sources = {str(p.relative_to(ROOT)): p.read_text(encoding="utf-8") for p in _all_files()}
     for path in files:
         source = path.read_text(encoding="utf-8")
         lines = source.splitlines()
@@ -285,6 +401,7 @@ def generate(files: Sequence[Path]) -> list[Mutant]:
                 key = "|".join((relative, mutant.operator, " ".join(before.split()), " ".join(after.split())))
                 seen[key] += 1  # the same change to an identical line elsewhere in the file
                 mutant.id = hashlib.sha1(f"{key}|{seen[key]}".encode()).hexdigest()[:8]
+                mutant.seen_at, mutant.at_import = _seen_at(relative, sources, mutant.line, mutant.end_line)
                 mutant.categories = [
                     *(["condition"] if any(c in mutant.operator for c in CONDITION_OPERATORS) else []),
                     *(["authorization"] if mutant.function in AUTHORIZATION else []),
@@ -346,15 +463,15 @@ class TestMap:
 
     def select(self, mutant: Mutant, most: int) -> list[str]:
         """The tests that can see `mutant`, fastest first (at most `most` of them, if `most`)."""
-        lines = self.by_line.get(mutant.file, {})
         tests: set[str] = set()
-        executed = False
-        for line in range(mutant.line, mutant.end_line + 1):
-            if line in lines:
-                executed = True
-                tests |= lines[line]
-        import_time = executed and not tests
-        if import_time:  # ran only at import (constants, decorators): every test of the module, no cap
+        for file, seen_at in (
+            mutant.seen_at or {mutant.file: list(range(mutant.line, mutant.end_line + 1))}
+        ).items():
+            lines = self.by_line.get(file, {})
+            for line in seen_at:
+                tests |= lines.get(line, set())
+        import_time = mutant.at_import and not tests
+        if import_time:  # run at import, its name used by no code in a function: every test of the module
             tests = set(self.by_file.get(mutant.file, set()))
         tests -= self.failing
         # The most focused test functions first (those that run the fewest lines of the package), then
@@ -371,7 +488,7 @@ class TestMap:
                 sum(self.durations.get(c, 0.0) for c in cases),
             ),
         )
-        return [case for cases in (ranked[:most] if most and not import_time else ranked) for case in cases]
+        return [case for cases in (ranked[:most] if most else ranked) for case in cases]
 
 
 def collect_coverage(test_paths: Sequence[str], work: Path) -> TestMap:
@@ -672,8 +789,7 @@ def main() -> None:
     )
     parser.add_argument("--list", action="store_true", help="only list the mutants")
     args = parser.parse_args()
-    files = sorted(p for p in (ROOT / PACKAGE).glob("*.py") if p.name != "__init__.py")
-    files += sorted((ROOT / "functions").glob("*/app.py"))
+    files = _all_files()
     if args.files:
         wanted = set(args.files.split(","))
         files = [p for p in files if p.name in wanted or str(p.relative_to(ROOT)) in wanted]

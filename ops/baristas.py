@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 
-from ops.stack import OperatorError, default_session, output, run_command, stack_outputs, target
+from ops.stack import OperatorError, default_session, locate_stack, output, run_command, stack_outputs
 from serverlesspresso.identity import BARISTA_GROUP  # template.yaml's barista UserPoolGroup
 
 USER_POOL_OUTPUT = "UserPoolId"
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None, session: boto3.Session | None = None) ->
     if "@" not in args.email:
         raise OperatorError(f"{args.email!r} is not an email address: make barista EMAIL=ana@example.com")
     session = session or default_session()
-    where = target(args.env, session)
+    where = locate_stack(args.env, session)
     outputs = stack_outputs(session.client("cloudformation", region_name=where.region), where)
     user_pool_id = output(outputs, USER_POOL_OUTPUT, where)
     cognito = session.client("cognito-idp", region_name=where.region)

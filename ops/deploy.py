@@ -31,12 +31,12 @@ from ops.stack import (
     ROOT,
     SAMCONFIG,
     OperatorError,
-    Target,
+    StackLocation,
     default_session,
+    locate_stack,
     output,
     run_command,
     stack_outputs,
-    target,
 )
 
 LAYER_PARAMETER = "PowertoolsLayerArn"
@@ -61,7 +61,7 @@ UNLISTED_OUTPUTS = frozenset({"ScreensRuntimeConfig"})
 class DeployPlan:
     """What `make deploy` will do: which stack, where, with which Powertools layer."""
 
-    where: Target
+    where: StackLocation
     layer_parameter: str
     layer_arn: str
 
@@ -107,7 +107,7 @@ def powertools_layer(ssm: Any, parameter: str, region: str) -> str:
 
 def preflight(environment: str, session: Any) -> DeployPlan:
     """Every check `make deploy` runs before it creates anything."""
-    where = target(environment, session)
+    where = locate_stack(environment, session)
     parameter = layer_parameter_name(where.config_env)
     layer = powertools_layer(session.client("ssm", region_name=where.region), parameter, where.region)
     return DeployPlan(where, parameter, layer)
@@ -137,7 +137,7 @@ def outputs_table(outputs: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def publish(session: Any, where: Target, outputs: dict[str, str]) -> str:
+def publish(session: Any, where: StackLocation, outputs: dict[str, str]) -> str:
     """Publish web/ to the stack's bucket and invalidate its distribution; what was done, in one line."""
     published = publish_screens(
         session.client("s3", region_name=where.region),
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None, session: Any = None) -> int:
     args = parser.parse_args(argv)
     session = session or default_session()
     if args.step in ("outputs", "publish"):
-        where = target(args.env, session)
+        where = locate_stack(args.env, session)
     else:
         plan = preflight(args.env, session)
         print(plan, flush=True)

@@ -41,7 +41,7 @@ from websockets.typing import Subprotocol
 # Not serverlesspresso.push: importing it creates the handlers' logger on the stdout of this moment,
 # which the local smoke test silences only later.
 from local.push.server import SUBPROTOCOL
-from ops.stack import OperatorError, default_session, output, run_command, stack_outputs, target
+from ops.stack import OperatorError, default_session, locate_stack, output, run_command, stack_outputs
 from serverlesspresso.identity import BARISTA_GROUP
 
 WAIT_SECONDS = 60.0  # the longest any one step may take (a cold start, a busy local machine)
@@ -381,7 +381,7 @@ def _cancel_an_order(
 def deployed_smoke_target(environment: str, session: Any = None) -> SmokeTarget:
     """The stack of a samconfig environment, after the operator commands' pre-flight."""
     session = session or default_session()
-    where = target(environment, session)
+    where = locate_stack(environment, session)
     cloudformation = session.client("cloudformation", region_name=where.region)
     outputs = stack_outputs(cloudformation, where)
     users = CognitoUsers(

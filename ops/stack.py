@@ -38,8 +38,8 @@ class OperatorError(Exception):
 
 
 @dataclass(frozen=True)
-class Target:
-    """The stack a command acts on and where: samconfig environment, stack name, account, region."""
+class StackLocation:
+    """Which stack a command acts on, and where: samconfig environment, stack name, account, region."""
 
     environment: str
     config_env: str
@@ -101,15 +101,15 @@ def account_of(sts: Any) -> str:
     return str(identity["Account"])
 
 
-def target(environment: str, session: boto3.Session) -> Target:
+def locate_stack(environment: str, session: boto3.Session) -> StackLocation:
     """Pre-flight shared by every command: environment known, region set, credentials valid."""
     config = config_env(environment)
     region = region_of(session)
     account = account_of(session.client("sts", region_name=region))
-    return Target(environment, config, stack_name(environment), account, region)
+    return StackLocation(environment, config, stack_name(environment), account, region)
 
 
-def stack_outputs(cloudformation: Any, where: Target) -> dict[str, str]:
+def stack_outputs(cloudformation: Any, where: StackLocation) -> dict[str, str]:
     """The stack's outputs, or an OperatorError when the stack is missing or not usable."""
     try:
         (stack,) = cloudformation.describe_stacks(StackName=where.stack_name)["Stacks"]
@@ -130,7 +130,7 @@ def stack_outputs(cloudformation: Any, where: Target) -> dict[str, str]:
     return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
 
 
-def output(outputs: dict[str, str], key: str, where: Target) -> str:
+def output(outputs: dict[str, str], key: str, where: StackLocation) -> str:
     """One output by key, or an OperatorError when the stack does not have it."""
     if key not in outputs:
         raise OperatorError(

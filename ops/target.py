@@ -17,8 +17,7 @@ import boto3
 from botocore.exceptions import EndpointConnectionError
 
 from local.template import DEFAULT_STACK_NAME, Template
-from ops.stack import OperatorError, default_session, stack_outputs
-from ops.stack import target as preflight
+from ops.stack import OperatorError, default_session, locate_stack, stack_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
@@ -77,7 +76,7 @@ def deployed_target(environment: str, session: boto3.Session | None = None) -> T
     """The stack of a samconfig.toml environment (ENV=dev|prod), found in CloudFormation after the
     pre-flight every operator command shares (ops/stack.py: environment, region, credentials)."""
     session = session or default_session()
-    where = preflight(environment, session)
+    where = locate_stack(environment, session)
     clients = {service: session.client(service, region_name=where.region) for service in SERVICES}
     resources: dict[str, tuple[str, str]] = {}
     stack_outputs(clients["cloudformation"], where)  # a missing or failed stack is named, with what to do

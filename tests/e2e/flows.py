@@ -14,9 +14,13 @@ outcome, never on how long it took).
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from local.engine import LocalEngine
@@ -25,7 +29,7 @@ from local.waiting import wait_until
 from serverlesspresso.models import OrderState
 from serverlesspresso.orders import OrderRepository, from_item, to_item
 from serverlesspresso.resume import ResumeAction, resume_order
-from tests.helpers import BARISTA_WAIT, CUSTOMER_WAIT
+from tests.helpers import BARISTA_WAIT, CUSTOMER_WAIT, REPO_ROOT
 
 T = TypeVar("T")
 
@@ -256,3 +260,25 @@ def without_volatile(order: Mapping[str, Any], also: Iterable[str] = ()) -> dict
     kept = {key: value for key, value in order.items() if key not in volatile}
     kept["timeline"] = [entry["state"] for entry in order.get("timeline", [])]
     return kept
+
+
+def run_make_module(module: str, *args: str, log_file: Path, timeout: float) -> str:
+    """Run `python -m module args --log-file log_file` from the repository root, as its make target
+    does; assert it exits 0 (else show what it printed) and return its standard output."""
+    completed = subprocess.run(
+        [sys.executable, "-m", module, *args, "--log-file", str(log_file)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert completed.returncode == 0, f"{completed.stdout}\n{completed.stderr}"
+    return completed.stdout
+
+
+def summary_line(pattern: re.Pattern[str], output: str) -> dict[str, str]:
+    """The named groups of the first line of `output` that `pattern` matches; asserts there is one."""
+    found = pattern.search(output)
+    assert found, output
+    return found.groupdict()

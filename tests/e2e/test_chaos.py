@@ -4,13 +4,11 @@ that nothing was lost or stuck and no capacity slot leaked (local/faults/chaos.p
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO_ROOT
+from tests.e2e.flows import run_make_module, summary_line
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -26,24 +24,14 @@ CHECK = re.compile(
 
 def test_a_small_rush_under_faults_loses_nothing_and_leaves_nothing_stuck(tmp_path: Path) -> None:
     # Given `make chaos CUSTOMERS=8 RATE=0.3`
-    command = [sys.executable, "-m", "local.faults.chaos", "--customers", str(CUSTOMERS), "--rate", str(RATE)]
+    options = ["--customers", str(CUSTOMERS), "--rate", str(RATE)]
 
     # When it runs
-    completed = subprocess.run(
-        [*command, "--log-file", str(tmp_path / "chaos.log")],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    output = completed.stdout
+    output = run_make_module("local.faults.chaos", *options, log_file=tmp_path / "chaos.log", timeout=600)
 
-    # Then it passes its own check, having injected faults, replayed and reconciled
-    assert completed.returncode == 0, f"{output}\n{completed.stderr}"
-    faults = FAULTS.search(output)
-    assert faults and int(faults["total"]) > 0, output
+    # Then it passes its own check (it exited 0), having injected faults, replayed and reconciled
+    assert int(summary_line(FAULTS, output)["total"]) > 0
     assert "$ make replay" in output and "$ make reconcile" in output
-    check = CHECK.search(output)
-    assert check and (check["lost"], check["stuck"], check["leaked"]) == ("0", "0", "0"), output
+    check = summary_line(CHECK, output)
+    assert (check["lost"], check["stuck"], check["leaked"]) == ("0", "0", "0"), output
     assert f"OK: {CUSTOMERS} orders placed" in output

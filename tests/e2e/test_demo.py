@@ -8,13 +8,11 @@ summary must account for every customer.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO_ROOT
+from tests.e2e.flows import run_make_module, summary_line
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -32,23 +30,12 @@ def test_a_small_rush_ends_every_order_in_exactly_one_terminal_state(tmp_path: P
     log = tmp_path / "demo.log"
 
     # When it runs
-    completed = subprocess.run(
-        [sys.executable, "-m", "local.demo", "--customers", str(CUSTOMERS), "--log-file", str(log)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    output = completed.stdout
+    output = run_make_module("local.demo", "--customers", str(CUSTOMERS), log_file=log, timeout=300)
 
-    # Then it passes its own checks against the orders table and the executions
-    assert completed.returncode == 0, f"{output}\n{completed.stderr}"
+    # Then it passes its own checks against the orders table and the executions (it exited 0)
     assert f"OK: all {CUSTOMERS} orders ended in exactly one terminal state" in output
     # And its summary accounts for every customer exactly once
-    found = SUMMARY.search(output)
-    assert found, output
-    counts = {name: int(value) for name, value in found.groupdict().items()}
+    counts = {name: int(value) for name, value in summary_line(SUMMARY, output).items()}
     assert counts["orders"] == CUSTOMERS
     assert counts["completed"] + counts["cancelled"] + counts["timed_out"] + counts["rejected"] == CUSTOMERS
     assert counts["customer"] + counts["barista"] == counts["timed_out"]

@@ -25,8 +25,9 @@ from moto import mock_aws
 from local import moto_patches
 from local.template import Template
 from local.waiting import wait_until as local_wait_until
+from serverlesspresso.changes import ChangeFeed
 from serverlesspresso.observability import logger as powertools_logger
-from serverlesspresso.orders import from_item, to_item
+from serverlesspresso.orders import OrderRepository, from_item, to_item
 from tests.helpers import BARISTA_WAIT, CUSTOMER_WAIT, LambdaContext, load_event, load_handler, reset_clients
 from tests.template_tables import create_tables, load_template
 
@@ -189,6 +190,18 @@ class OrdersTable:
 def orders_table(aws: AwsEnv) -> OrdersTable:
     """The template's OrdersTable, in moto."""
     return OrdersTable(aws.dynamodb, aws.tables["OrdersTable"])
+
+
+@pytest.fixture
+def orders(aws: AwsEnv) -> OrderRepository:
+    """The orders table as the functions use it."""
+    return OrderRepository(aws.tables["OrdersTable"], aws.dynamodb)
+
+
+@pytest.fixture
+def changes(aws: AwsEnv) -> ChangeFeed:
+    """The push channel's change announcements, on the test account's bus."""
+    return ChangeFeed(boto3.client("events"), aws.bus_name)
 
 
 # ------------------------------------------------------------------------------- captured events

@@ -54,21 +54,9 @@ AN_HOUR_AGO = "2026-11-29T09:00:00.000Z"
 
 
 @pytest.fixture
-def orders(aws: AwsEnv) -> OrderRepository:
-    """The orders table as the functions use it."""
-    return OrderRepository(aws.tables["OrdersTable"], aws.dynamodb)
-
-
-@pytest.fixture
-def changes(aws: AwsEnv) -> ChangeFeed:
-    """The push channel's change announcements, on the test account's bus."""
-    return ChangeFeed(boto3.client("events"), aws.bus_name)
-
-
-@pytest.fixture
 def shop(aws: AwsEnv) -> ShopConfigStore:
-    """The shop config item, with the template's default capacity."""
-    return ShopConfigStore(aws.tables["ConfigTable"], aws.dynamodb, 20)
+    """The shop config item, with the template's default capacity, admission codes off."""
+    return ShopConfigStore(aws.tables["ConfigTable"], aws.dynamodb, 20, default_require_admission=False)
 
 
 def stored_order(state: OrderState, **extra: Any) -> dict[str, Any]:

@@ -293,7 +293,7 @@ class OrderRepository:
         count = 0
         while True:
             response = self.client.query(**request)
-            count += int(response.get("Count", 0))
+            count += int(response["Count"])  # always there with Select=COUNT
             if "LastEvaluatedKey" not in response:
                 return count
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -321,10 +321,10 @@ class OrderRepository:
 
     def end(self, ended: OrderEnded) -> bool:
         """Move the order to its terminal state; False when it had ended already or is another execution's."""
-        update = (
-            f"SET {_TRANSITION}, endReason = :reason, executionArn = if_not_exists(executionArn, :arn), "
-            "userId = if_not_exists(userId, :user)"
-        )
+        # The guard (_WORKFLOW_GUARD) lets this write through only where executionArn and userId are
+        # absent or already these values: setting them records the owner of an order no workflow has
+        # touched yet, and rewrites the same values on any other.
+        update = f"SET {_TRANSITION}, endReason = :reason, executionArn = :arn, userId = :user"
         values: dict[str, Any] = _transition_values(ended.state, utc_now()) | {
             ":reason": ended.reason,
             ":arn": ended.execution_arn,

@@ -141,7 +141,7 @@ class ShopConfigStore:
         table_name: str,
         client: Any,
         default_max_in_flight: int,
-        default_require_admission: bool = False,
+        default_require_admission: bool,
     ) -> None:
         self.table_name = table_name
         self.client = client

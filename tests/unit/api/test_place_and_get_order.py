@@ -164,7 +164,7 @@ class _RefusingEvents:
 def test_a_failed_entry_also_rejects_the_order(aws: AwsEnv, orders_table: OrdersTable) -> None:
     # Given EventBridge accepts the call but fails the entry
     orders = OrderRepository(aws.tables["OrdersTable"], aws.dynamodb)
-    shop = ShopConfigStore(aws.tables["ConfigTable"], aws.dynamodb, 20)
+    shop = ShopConfigStore(aws.tables["ConfigTable"], aws.dynamodb, 20, default_require_admission=False)
 
     # When an order is placed
     with pytest.raises(OrderNotStarted) as refused:
