@@ -190,6 +190,12 @@ class LocalPush:
         with self._lock:
             return list(self._clients)
 
+    def connection_id_of(self, client_address: Any) -> str | None:
+        """The connection id of the open connection whose client has this (host, port), if any."""
+        with self._lock:
+            clients = list(self._clients.items())
+        return next((cid for cid, c in clients if c.connection.remote_address == client_address), None)
+
     # --------------------------------------------------------------------------- lifecycle
     def start(self, invoker: Invoker) -> None:
         """Serve the template's WebSocket routes through `invoker` (the engine)."""
