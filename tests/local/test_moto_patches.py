@@ -664,3 +664,57 @@ def test_a_symmetric_key_encrypts_without_generating_an_rsa_key(
     rsa_key = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
     assert kms.get_public_key(KeyId=rsa_key)["PublicKey"]
     assert generated == [1]
+
+
+# --------------------------------------------------------------- dynamodb_attribute_values_direct
+def test_items_come_back_as_written_without_visiting_every_attribute_value_member(
+    patched_moto: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an item holding every attribute type, nested too, and a count of the AttributeValue
+    # members moto's serializer visits from here on
+    from moto.core.serialize import BaseJSONSerializer
+
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="typed",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    scalars: dict[str, Any] = {
+        "s": {"S": "text"},
+        "n": {"N": "12.5"},
+        "b": {"B": b"\x00\xffbytes"},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2"]},
+        "bs": {"BS": [b"\x01", b"\x02"]},
+        "yes": {"BOOL": True},
+        "nothing": {"NULL": True},
+    }
+    item = {"id": {"S": "one"}, **scalars, "m": {"M": {"inner": {"L": [{"S": "x"}, {"M": scalars}]}}}}
+    dynamodb.put_item(TableName="typed", Item=item)
+    visited: list[str] = []
+    member = BaseJSONSerializer._serialize_structure_member
+
+    def counted(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if getattr(getattr(shape, "parent", None), "name", None) == "AttributeValue":
+            visited.append(key)
+        member(self, serialized, value, shape, key)
+
+    monkeypatch.setattr(BaseJSONSerializer, "_serialize_structure_member", counted)
+
+    # When it is read back by GetItem, Query and Scan
+    got = dynamodb.get_item(TableName="typed", Key={"id": {"S": "one"}})["Item"]
+    queried = dynamodb.query(
+        TableName="typed",
+        KeyConditionExpression="id = :id",
+        ExpressionAttributeValues={":id": {"S": "one"}},
+    )["Items"]
+    scanned = dynamodb.scan(TableName="typed")["Items"]
+
+    # Then each answer holds the item exactly as written
+    assert got == item
+    assert queried == [item]
+    assert scanned == [item]
+    # And no AttributeValue member was visited one by one
+    assert visited == []
