@@ -218,15 +218,21 @@ def test_an_execution_started_without_a_name_gets_a_generated_one(patched_moto: 
         assert json.loads(result["output"]) == {"name": name}
 
 
-def create_counter_table(value: int) -> Any:
-    """Table `t` with one item {k: "shop", n: value}; returns a DynamoDB client."""
+def create_table(name: str, key: str) -> Any:
+    """An on-demand table keyed by the string `key`; returns a DynamoDB client."""
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
     dynamodb.create_table(
-        TableName="t",
-        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        TableName=name,
+        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+    return dynamodb
+
+
+def create_counter_table(value: int) -> Any:
+    """Table `t` with one item {k: "shop", n: value}; returns a DynamoDB client."""
+    dynamodb = create_table("t", "k")
     dynamodb.put_item(TableName="t", Item={"k": {"S": "shop"}, "n": {"N": str(value)}})
     return dynamodb
 
@@ -674,13 +680,7 @@ def test_items_come_back_as_written_without_visiting_every_attribute_value_membe
     # members moto's serializer visits from here on
     from moto.core.serialize import BaseJSONSerializer
 
-    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    dynamodb.create_table(
-        TableName="typed",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    dynamodb = create_table("typed", "id")
     scalars: dict[str, Any] = {
         "s": {"S": "text"},
         "n": {"N": "12.5"},

@@ -131,57 +131,64 @@ def test_this_process_posts_without_http_with_the_answers_of_the_http_api(push: 
 
 
 # ----------------------------------------------------------------------- a client that stops reading
+@pytest.fixture
+def reading_and_stalled(push: LocalPush) -> Iterator[tuple[Screen, str, str]]:
+    """A screen that reads, and a client that stopped reading: (the screen, its connection, the other's)."""
+    screen = Screen(push.url, "a-token", "reading")
+    reading = _new_connection(push, set())
+    stalled_socket = _stalled_client(push)
+    try:
+        yield screen, reading, _new_connection(push, {reading})
+    finally:
+        screen.close()
+        stalled_socket.close()
+
+
+FILLER = json.dumps({"filler": "x" * 64_000}).encode()  # 200 of them: far more than socket buffers hold
+
+
 def test_a_client_that_stops_reading_never_delays_the_others_and_is_closed(
-    push: LocalPush, monkeypatch: pytest.MonkeyPatch
+    push: LocalPush, reading_and_stalled: tuple[Screen, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a screen that reads, and a client that stopped reading (a short bound on a stuck send)
     monkeypatch.setattr(push_server, "SEND_TIMEOUT_SECONDS", 0.5)
-    screen = Screen(push.url, "a-token", "reading")
-    reading = _new_connection(push, set())
-    stalled_socket = _stalled_client(push)
-    stalled = _new_connection(push, {reading})
-    try:
-        # When messages are posted to both, far more than the stalled client's buffers hold
-        filler = json.dumps({"filler": "x" * 64_000}).encode()
-        for number in range(200):
-            push.post(stalled, filler)
-            push.post(reading, json.dumps({"n": number}).encode())
+    screen, reading, stalled = reading_and_stalled
 
-        # Then the reading screen receives every message, in order
-        wait_until(lambda: len(screen.received()) == 200, "every message at the reading screen", 60)
-        assert [message["n"] for message in screen.received()] == list(range(200))
-        # And the stalled client is closed for not keeping up: gone for PostToConnection, the other not
-        wait_until(lambda: stalled not in push.connection_ids, "the stalled client closed", 60)
-        assert not push.post(stalled, filler)
-        assert push.post(reading, b'{"n": 200}')
-    finally:
-        screen.close()
-        stalled_socket.close()
+    # When messages are posted to both, far more than the stalled client's buffers hold
+    for number in range(200):
+        push.post(stalled, FILLER)
+        push.post(reading, json.dumps({"n": number}).encode())
+
+    # Then the reading screen receives every message, in order
+    wait_until(lambda: len(screen.received()) == 200, "every message at the reading screen", 60)
+    assert [message["n"] for message in screen.received()] == list(range(200))
+    # And the stalled client is closed for not keeping up: gone for PostToConnection, the other not
+    wait_until(lambda: stalled not in push.connection_ids, "the stalled client closed", 60)
+    assert not push.post(stalled, FILLER)
+    assert push.post(reading, b'{"n": 200}')
+
+
+@pytest.fixture
+def small_queues(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most 20 messages queued per connection (for connections made after it)."""
+    monkeypatch.setattr(push_server, "QUEUE_LIMIT", 20)
 
 
 def test_a_client_whose_queue_overflows_is_closed_and_the_others_keep_theirs(
-    push: LocalPush, monkeypatch: pytest.MonkeyPatch
+    push: LocalPush, small_queues: None, reading_and_stalled: tuple[Screen, str, str]
 ) -> None:
-    # Given a stalled client and a reading screen, at most 20 messages queued for each
-    monkeypatch.setattr(push_server, "QUEUE_LIMIT", 20)
-    screen = Screen(push.url, "a-token", "reading")
-    reading = _new_connection(push, set())
-    stalled_socket = _stalled_client(push)
-    stalled = _new_connection(push, {reading})
-    try:
-        # When the stalled client is sent more than its buffers and its queue hold
-        filler = json.dumps({"filler": "x" * 64_000}).encode()
-        for _ in range(200):
-            push.post(stalled, filler)
+    # Given at most 20 messages queued per connection, a screen that reads and a client that does not
+    screen, reading, stalled = reading_and_stalled
 
-        # Then it is closed (gone), and the reading screen still gets what is posted to it
-        wait_until(lambda: stalled not in push.connection_ids, "the overflowing client closed", 60)
-        assert push.post(reading, b'{"n": 1}')
-        wait_until(screen.received, "the reading screen's message")
-        assert screen.received() == [{"n": 1}]
-    finally:
-        screen.close()
-        stalled_socket.close()
+    # When the stalled client is sent more than its buffers and its queue hold
+    for _ in range(200):
+        push.post(stalled, FILLER)
+
+    # Then it is closed (gone), and the reading screen still gets what is posted to it
+    wait_until(lambda: stalled not in push.connection_ids, "the overflowing client closed", 60)
+    assert push.post(reading, b'{"n": 1}')
+    wait_until(screen.received, "the reading screen's message")
+    assert screen.received() == [{"n": 1}]
 
 
 # ------------------------------------------------------------------------------------- stopping
