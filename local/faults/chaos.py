@@ -5,19 +5,22 @@ steps an operator would take, and a check that nothing was lost or left stuck.
 
 1. The stack of `make local` starts (local/cli.py LocalStack) with a FaultInjector attached: handlers
    fail once or for good on some events, the workflow's DynamoDB tasks are throttled, the API's
-   PutEvents is refused, its SendTaskSuccess/Failure throttled (local/faults/injector.py).
-2. The demo's customers and baristas play the rush (local/demo.py); the client asks again after a 503
-   with Retry-After, as an app would. It ends when no execution runs any more.
+   PutEvents is refused, its SendTaskSuccess/Failure throttled, and some of the screens connected to
+   the push channel vanish without a $disconnect (PostToConnection answers GoneException for them)
+   (local/faults/injector.py).
+2. The demo's customers and baristas play the rush (local/demo.py) while SCREENS are connected to the
+   push channel; the client asks again after a 503 with Retry-After, as an app would. It ends when no
+   execution runs any more.
 3. The faults stop (the outage is over), then `make replay` (ops/replay.py) puts the dead-lettered
    events back on the bus, and `make reconcile` (ops/reconcile.py) settles what is still open: every
    order is past its longest (time-scaled) lifetime by then, so the reconciler runs with no delay.
 4. The summary: faults by kind, orders by outcome, dead letters and what the mending did, and the
    check. Exit code 0 only when no order was lost (the API accepted it but it is not in the table),
    none is stuck in a non-terminal state, no capacity slot is taken, no dead letter is left, every
-   order refused at placement ended REJECTED without an execution, and the API answered no other 5xx.
+   order refused at placement ended REJECTED without an execution, the API answered no other 5xx, and
+   the fan-out removed every gone connection from the connections table.
 
-The handlers' logs go to .local/chaos.log. The push fan-out's "connection gone" fault is not here: the
-live-updates channel (issue 10) is not part of the application yet.
+The handlers' logs go to .local/chaos.log.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from typing import Any, TextIO
 from local.cli import DEFAULT_TEMPLATE, LocalStack, positive_number
 from local.demo import DemoSettings, Rush, report_check, run_rush, rush_stack, scan_orders, shop_slots
 from local.faults.injector import FaultInjector, FaultKind, FaultRates
+from local.push.screen import Screen
 from ops.reconcile import reconcile
 from ops.replay import ReplayReport, replay_dead_letters
 from ops.target import local_target_with
@@ -52,7 +56,10 @@ RATE_SHARES = {
     FaultKind.DYNAMODB_THROTTLED: 1.0,
     FaultKind.PUT_EVENTS_FAILED: 1.0,
     FaultKind.SEND_TASK_THROTTLED: 1.0,
+    FaultKind.PUSH_CONNECTION_GONE: 1.0,  # decided once per connection: a tenth of the screens vanish
 }
+# The screens watching the push channel during the rush: (role, how many).
+SCREENS = (("barista", 3), ("display", 2), ("customer", 15))
 QUIET_SECONDS = 1.0  # no new event on the bus for this long: what was in flight has been delivered
 
 
@@ -94,6 +101,10 @@ class Outcome:
     reconciled: dict[str, Any] = field(default_factory=dict)
     slots_left: list[str] = field(default_factory=list)
     running: list[str] = field(default_factory=list)
+    screens: int = 0  # connected to the push channel
+    gone: list[str] = field(default_factory=list)  # their connections made gone (injected)
+    gone_still_listed: list[str] = field(default_factory=list)  # of those, still in the table
+    messages_to_the_others: int = 0  # received by the screens never gone
 
     def by_state(self) -> Counter[str]:
         """Placed orders by state."""
@@ -113,6 +124,38 @@ class Outcome:
     def refused_at_placement(self) -> list[dict[str, Any]]:
         """Orders in the table no customer got a 202 for: their PutEvents was refused."""
         return [order for order_id, order in self.orders.items() if order_id not in self.placed]
+
+
+def connect_screens(stack: LocalStack, rush: Rush) -> dict[str, Screen]:
+    """SCREENS connected to the push channel, by name (none when the template has no WebSocket API)."""
+    if stack.push_url is None:
+        return {}
+    names = [f"{role}-{n}" for role, count in SCREENS for n in range(count)]
+    return {
+        name: Screen(stack.push_url, rush.idp.issue_token(f"chaos-{name}", name.split("-")[0]), name)
+        for name in names
+    }
+
+
+def observe_push(
+    outcome: Outcome, stack: LocalStack, screens: dict[str, Screen], injector: FaultInjector
+) -> None:
+    """What the push channel's fault left: gone connections forgotten, messages to the other screens."""
+    if stack.push is None:
+        return
+    table = stack.engine.table_names["ConnectionsTable"]
+    items = stack.engine.clients["dynamodb"].scan(TableName=table, ConsistentRead=True)["Items"]
+    listed = {item["connectionId"]["S"] for item in items}
+    outcome.screens = len(screens)
+    outcome.gone = injector.gone_connections
+    outcome.gone_still_listed = sorted(set(outcome.gone) & listed)
+    # A gone screen keeps its socket (it vanished for the fan-out only): tell them apart by connection.
+    gone = set(outcome.gone)
+    outcome.messages_to_the_others = sum(
+        len(screen.received())
+        for screen in screens.values()
+        if stack.push.connection_id_of(screen.connection.local_address) not in gone
+    )
 
 
 def mend_and_observe(
@@ -156,6 +199,7 @@ def problems_of(outcome: Outcome, rush: Rush, run_errors: list[str], dead_left: 
     ]
     problems += [f"capacity slot leaked: {slot}" for slot in outcome.slots_left]
     problems += [f"execution still running: {name}" for name in outcome.running]
+    problems += [f"gone push connection still listed: {c}" for c in outcome.gone_still_listed]
     if dead_left:
         problems.append(f"{dead_left} dead letter(s) left in the queues after the replay")
     for order in outcome.refused_at_placement:
@@ -191,6 +235,9 @@ def summary(outcome: Outcome, rush: Rush, injector: FaultInjector) -> list[str]:
         "never started; placed again)",
         f"Events dead-lettered: {sum(outcome.dead_lettered.values())} ({dead}); replayed "
         f"{len(replay.replayed)}, left in the queues {len(replay.failed) + len(replay.skipped)}",
+        f"Push: {outcome.screens} screens connected; {len(outcome.gone)} connection(s) gone, "
+        f"{len(outcome.gone) - len(outcome.gone_still_listed)} of them removed by the fan-out; the "
+        f"others received {outcome.messages_to_the_others} messages",
         f"Orders open before mending: {outcome.open_before_mending}; settled by the reconciler: "
         f"{outcome.reconciled.get('settled', 0)}, capacity slots it released: "
         f"{outcome.reconciled.get('slotsReleased', 0)}",
@@ -229,10 +276,16 @@ def run_chaos(
         stack.engine.faults = injector  # the engine's fault switch: closing the engine detaches it
         injector.attach(stack.engine)
         rush.orders_may_stick = True
-        run = run_rush(stack, rush, out, settled=executions_done)
-        if run is None:
-            return 1
-        outcome = mend_and_observe(stack, rush, injector, say=lambda line: print(line, file=out))
+        screens = connect_screens(stack, rush)
+        try:
+            run = run_rush(stack, rush, out, settled=executions_done)
+            if run is None:
+                return 1
+            outcome = mend_and_observe(stack, rush, injector, say=lambda line: print(line, file=out))
+            observe_push(outcome, stack, screens, injector)
+        finally:
+            for screen in screens.values():
+                screen.close()
         dead_left = len(
             replay_dead_letters(
                 sqs=stack.engine.clients["sqs"],

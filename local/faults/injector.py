@@ -12,6 +12,9 @@ Never part of the deployed code (it lives in the engine). Each kind fails where 
   FailedEntryCount 1 (InternalFailure) and publishes nothing.
 - send-task-throttled (SendTaskSuccess/Failure in a request-driven invocation): ThrottlingException,
   as after the client's own retries.
+- push-connection-gone (PostToConnection, made by the push fan-out only): the
+  connection the table still lists has vanished without a $disconnect: GoneException, for that call
+  and every later one to the same connection (decided once per connection).
 
 Which calls fail: each candidate with its kind's probability (`FaultRates`), decided once per event or
 request by one seeded random.Random, so a run is repeatable; a test narrows the candidates with `only`.
@@ -52,6 +55,7 @@ class FaultKind(StrEnum):
     DYNAMODB_THROTTLED = "dynamodb-throttled"
     PUT_EVENTS_FAILED = "put-events-failed"
     SEND_TASK_THROTTLED = "send-task-throttled"
+    PUSH_CONNECTION_GONE = "push-connection-gone"
 
 
 class InjectedFault(RuntimeError):
@@ -67,6 +71,7 @@ class FaultRates:
     dynamodb_throttled: float = 0.0
     put_events_failed: float = 0.0
     send_task_throttled: float = 0.0
+    push_connection_gone: float = 0.0
 
     def of(self, kind: FaultKind) -> float:
         """The probability for `kind`."""
@@ -88,6 +93,7 @@ class Candidate:
     detail_type: str = ""
     order_id: str = ""
     operation: str = ""
+    connection: str = ""  # PostToConnection's ConnectionId
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,9 @@ class Injected:
     note: str
 
     def __str__(self) -> str:
-        what = " ".join(p for p in (self.candidate.detail_type, self.candidate.operation) if p)
+        what = " ".join(
+            p for p in (self.candidate.detail_type, self.candidate.operation, self.candidate.connection) if p
+        )
         order = f" order {self.candidate.order_id}" if self.candidate.order_id else ""
         return f"{self.candidate.kind} at {self.candidate.where}: {what}{order} ({self.note})"
 
@@ -124,6 +132,7 @@ class FaultInjector:
         self._current = threading.local()
         self._handler_faults: dict[tuple[str, str], FaultKind | None] = {}  # (function, event id) -> fault
         self._throttled_requests: set[str] = set()  # workflow requests whose last attempt was throttled
+        self._gone_connections: dict[str, bool] = {}  # push connection -> made gone (decided once)
         self._engine_clients: set[int] = set()
         self._unwrap: list[Callable[[], None]] = []
 
@@ -133,6 +142,12 @@ class FaultInjector:
         """How many faults of each kind were injected."""
         with self._lock:
             return Counter(str(fault.candidate.kind) for fault in self.injected)
+
+    @property
+    def gone_connections(self) -> list[str]:
+        """The push connections made gone (push-connection-gone)."""
+        with self._lock:
+            return sorted(c for c, gone in self._gone_connections.items() if gone)
 
     # ------------------------------------------------------------------------------ lifecycle
     def attach(self, engine: LocalEngine) -> None:
@@ -198,6 +213,11 @@ class FaultInjector:
         if invocation is None and service == "dynamodb" and _access_key(client) == ASL_ACCESS_KEY:
             self._maybe_throttle_workflow(operation, params)  # raises when it throttles
             return None
+        if (service, operation) == ("apigatewaymanagementapi", "PostToConnection"):
+            # Only functions post (the engine's clients were let through above). The fan-out posts from
+            # its own thread pool, where this thread's invocation is not known.
+            self._maybe_gone(client, invocation, str(params.get("ConnectionId", "")))  # raises when gone
+            return None
         if invocation is None or invocation.event_driven:
             return None
         if service == "events" and operation == "PutEvents":
@@ -231,6 +251,25 @@ class FaultInjector:
             with self._lock:
                 self._throttled_requests.add(request)
             raise _throttling(operation)
+
+    def _maybe_gone(self, client: Any, invocation: _Invocation | None, connection_id: str) -> None:
+        where = invocation.function if invocation else "the push fan-out's sending thread"
+        candidate = Candidate(
+            FaultKind.PUSH_CONNECTION_GONE, where, operation="PostToConnection", connection=connection_id
+        )
+        with self._lock:
+            if connection_id not in self._gone_connections:  # decided at its first post, for good
+                gone = self._decide(candidate)
+                self._gone_connections[connection_id] = gone
+                if gone:
+                    self.injected.append(Injected(candidate, "GoneException from now on"))
+            gone = self._gone_connections[connection_id]
+        if gone:
+            error = {
+                "Error": {"Code": "GoneException", "Message": "the connection is gone (injected)"},
+                "ResponseMetadata": {"HTTPStatusCode": 410, "RequestId": "injected-fault"},
+            }
+            raise client.exceptions.GoneException(error, "PostToConnection")
 
     # -------------------------------------------------------------------------------- deciding
     def _decide(self, candidate: Candidate) -> bool:

@@ -46,6 +46,7 @@ from websockets.http11 import Request, Response
 
 from local.auth import AUDIENCE, ISSUER, JwksServer, LocalIdp
 from local.push.events import connect_event, disconnect_event
+from local.push.in_process import InProcessRoute
 from local.template import Template
 
 DEFAULT_HOST = "127.0.0.1"
@@ -53,6 +54,10 @@ SUBPROTOCOL = "serverlesspresso.v1"  # = serverlesspresso.push.SUBPROTOCOL
 SEND_TIMEOUT_SECONDS = 5.0
 QUEUE_LIMIT = 1000  # messages waiting for one connection before it counts as too slow
 HANDSHAKE_TIMEOUT_SECONDS = 60
+# A close handshake the client does not answer (it stopped reading) ends by dropping the TCP connection
+# after this long: closing a stalled client, or all of them at stop(), never waits websockets' 10 s.
+CLOSE_TIMEOUT_SECONDS = 1.0
+STOP_TIMEOUT_SECONDS = 5.0  # stop() then drops whatever is still open
 HANDLER_THREADS = 4  # $connect/$disconnect invocations in flight (the engine runs one at a time anyway)
 _CONNECTIONS_PATH = re.compile(r"^(?:/[^/]+)*/@connections/(?P<id>[^/?]+)$")
 
@@ -102,6 +107,21 @@ def websocket_routes(template: Template) -> WebSocketRoutes:
     return WebSocketRoutes(functions.get("$connect"), functions.get("$disconnect"), answers)
 
 
+@dataclass(frozen=True)
+class ManagementAnswer:
+    """A management API answer: status, headers (the error type, as API Gateway names it) and body."""
+
+    status: HTTPStatus
+    headers: dict[str, str]
+    body: bytes
+
+    @classmethod
+    def of(cls, status: HTTPStatus, body: dict[str, Any] | None = None, error: str = "") -> ManagementAnswer:
+        """A rest-json answer; `error` goes in x-amzn-ErrorType, where botocore reads the exception name."""
+        headers = {"Content-Type": "application/json"} | ({"x-amzn-ErrorType": error} if error else {})
+        return cls(status, headers, json.dumps(body).encode() if body is not None else b"")
+
+
 @dataclass
 class _Client:
     connection: ServerConnection
@@ -137,7 +157,10 @@ class LocalPush:
         self._pool = ThreadPoolExecutor(HANDLER_THREADS, thread_name_prefix="local-push-handler")
         self._invoker: Invoker | None = None
         self._routes = WebSocketRoutes()
+        # This process's functions (the engine's) post without HTTP; see local/push/in_process.py.
+        self.in_process = InProcessRoute(self)
         self.delivered = 0  # messages written to a socket (bench/push.py reads it)
+        self._stopping = False
 
     # --------------------------------------------------------------------------- addresses
     @property
@@ -167,6 +190,12 @@ class LocalPush:
         with self._lock:
             return list(self._clients)
 
+    def connection_id_of(self, client_address: Any) -> str | None:
+        """The connection id of the open connection whose client has this (host, port), if any."""
+        with self._lock:
+            clients = list(self._clients.items())
+        return next((cid for cid, c in clients if c.connection.remote_address == client_address), None)
+
     # --------------------------------------------------------------------------- lifecycle
     def start(self, invoker: Invoker) -> None:
         """Serve the template's WebSocket routes through `invoker` (the engine)."""
@@ -181,13 +210,21 @@ class LocalPush:
         management_thread.start()
         self._threads = [loop_thread, management_thread]
         self._jwks.start()
+        self.in_process.install()
         if not ready.wait(10):
             raise RuntimeError("the local push server did not start")
 
     def stop(self) -> None:
-        """Close every connection (running $disconnect for each), then both servers."""
+        """Close every connection, then both servers; bounded (about STOP_TIMEOUT_SECONDS at most).
+
+        The `$disconnect` function does not run for the connections closed here: the stack is going
+        down, and 200 invocations through the engine (one at a time) took longer than the rest of it.
+        """
+        self._stopping = True
+        self.in_process.uninstall()
         if self._loop is not None and self._server is not None:
-            asyncio.run_coroutine_threadsafe(self._close_server(), self._loop).result(timeout=15)
+            closing = asyncio.run_coroutine_threadsafe(self._close_server(), self._loop)
+            closing.result(timeout=STOP_TIMEOUT_SECONDS + CLOSE_TIMEOUT_SECONDS + 5)
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._threads:
             self._management.shutdown()
@@ -225,6 +262,7 @@ class LocalPush:
                 # The handshake waits for $connect, which runs through the engine (one invocation at a
                 # time): on a busy machine that can take longer than websockets' default 10 s.
                 open_timeout=HANDSHAKE_TIMEOUT_SECONDS,
+                close_timeout=CLOSE_TIMEOUT_SECONDS,
             )
 
         loop.run_until_complete(open_server())
@@ -234,8 +272,14 @@ class LocalPush:
 
     async def _close_server(self) -> None:
         assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
+        self._server.close()  # close frames to every connection, each dropped after CLOSE_TIMEOUT_SECONDS
+        try:
+            await asyncio.wait_for(self._server.wait_closed(), STOP_TIMEOUT_SECONDS)
+        except TimeoutError:  # a handler still busy: drop what is left rather than wait for it
+            with self._lock:
+                left = [client.connection for client in self._clients.values()]
+            for connection in left:
+                connection.transport.abort()
 
     async def _invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         assert self._invoker is not None
@@ -289,7 +333,7 @@ class LocalPush:
                 self._clients.pop(connection_id, None)
             code = connection.close_code or 1006
             self.log(f"closed {connection_id} ({code})")
-            if self._routes.disconnect is not None:
+            if self._routes.disconnect is not None and not self._stopping:
                 event = disconnect_event(
                     connection_id,
                     connected_at_ms=client.connected_at_ms,
@@ -348,6 +392,23 @@ class LocalPush:
         asyncio.run_coroutine_threadsafe(client.connection.close(1000, "closed by the server"), self._loop)
         return True
 
+    def manage(self, method: str, path: str, data: bytes = b"") -> ManagementAnswer:
+        """One management API request (PostToConnection, GetConnection, DeleteConnection), answered as
+        API Gateway answers it: 410 GoneException for a connection that is not open."""
+        found = _CONNECTIONS_PATH.match(path.split("?", 1)[0])
+        if found is None:
+            return ManagementAnswer.of(HTTPStatus.NOT_FOUND, {"message": "not found"}, "NotFoundException")
+        connection_id = unquote(found.group("id"))
+        if method not in ("POST", "GET", "DELETE"):
+            return ManagementAnswer.of(HTTPStatus.METHOD_NOT_ALLOWED, {"message": method}, "BadRequest")
+        if method == "POST" and self.post(connection_id, data):
+            return ManagementAnswer.of(HTTPStatus.OK)
+        if method == "GET" and (described := self.describe(connection_id)) is not None:
+            return ManagementAnswer.of(HTTPStatus.OK, described)
+        if method == "DELETE" and self.close_connection(connection_id):
+            return ManagementAnswer.of(HTTPStatus.NO_CONTENT)
+        return ManagementAnswer.of(HTTPStatus.GONE, {"message": "connection is gone"}, "GoneException")
+
 
 def _action(message: str | bytes) -> str:
     """The route key of a client message: its `action` (RouteSelectionExpression $request.body.action)."""
@@ -361,52 +422,28 @@ def _action(message: str | bytes) -> str:
 
 def _management_handler(push: LocalPush) -> type[BaseHTTPRequestHandler]:
     class ManagementHandler(BaseHTTPRequestHandler):
-        """API Gateway's management API (rest-json): PostToConnection, GetConnection, DeleteConnection."""
+        """API Gateway's management API over HTTP (rest-json), answered by `LocalPush.manage`."""
 
         protocol_version = "HTTP/1.1"
 
-        def _connection_id(self) -> str | None:
-            found = _CONNECTIONS_PATH.match(self.path.split("?", 1)[0])
-            return unquote(found.group("id")) if found else None
-
-        def _answer(self, status: HTTPStatus, body: dict[str, Any] | None = None, error: str = "") -> None:
-            payload = json.dumps(body).encode() if body is not None else b""
-            self.send_response(status.value)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            if error:
-                self.send_header("x-amzn-ErrorType", error)
+        def _serve(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            answer = push.manage(method, self.path, self.rfile.read(length) if length else b"")
+            self.send_response(answer.status.value)
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(answer.body)))
             self.end_headers()
-            self.wfile.write(payload)
-
-        def _gone(self) -> None:
-            self._answer(HTTPStatus.GONE, {"message": "connection is gone"}, "GoneException")
+            self.wfile.write(answer.body)
 
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            data = self.rfile.read(length)
-            connection_id = self._connection_id()
-            if connection_id is None:
-                self._answer(HTTPStatus.NOT_FOUND, {"message": "not found"}, "NotFoundException")
-            elif push.post(connection_id, data):
-                self._answer(HTTPStatus.OK)
-            else:
-                self._gone()
+            self._serve("POST")
 
         def do_GET(self) -> None:
-            connection_id = self._connection_id()
-            described = push.describe(connection_id) if connection_id else None
-            if described is None:
-                self._gone()
-            else:
-                self._answer(HTTPStatus.OK, described)
+            self._serve("GET")
 
         def do_DELETE(self) -> None:
-            connection_id = self._connection_id()
-            if connection_id and push.close_connection(connection_id):
-                self._answer(HTTPStatus.NO_CONTENT)
-            else:
-                self._gone()
+            self._serve("DELETE")
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # one line per message would drown the console; `delivered` counts them

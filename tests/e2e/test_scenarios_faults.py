@@ -20,9 +20,11 @@ from local.faults import Candidate, FaultInjector, FaultKind, FaultRates
 from ops.replay import replay_dead_letters
 from ops.target import local_target_with
 from serverlesspresso.models import OrderState
+from serverlesspresso.ordering import order_view
 from serverlesspresso.resume import COMPLETE_ORDER, SUBMIT_ORDER
 from tests.e2e.conftest import PATIENT_TIME_SCALE
 from tests.e2e.flows import COMPLETED_PATH, CUSTOMER_TIMEOUT_PATH, Shop, slot, terminal_entries, wait_for
+from tests.e2e.screens import Screen
 from tests.helpers import load_event
 
 pytestmark = pytest.mark.e2e
@@ -271,6 +273,54 @@ def test_a_throttled_resume_answers_503_with_retry_after_and_a_retry_resumes_the
         assert retried_status == 200
         shop.wait_for_order(order_id, WAITING_FOR_BARISTA)
         assert engine.faults is not None and engine.faults.counts == {FaultKind.SEND_TASK_THROTTLED: 1}
+
+
+# --------------------------------------------------------------------------------- push faults
+def _stored_connections(engine: LocalEngine) -> dict[str, str]:
+    """connectionId -> audience, as the connections table lists them."""
+    table = engine.table_names["ConnectionsTable"]
+    items = engine.clients["dynamodb"].scan(TableName=table, ConsistentRead=True)["Items"]
+    return {item["connectionId"]["S"]: item["audience"]["S"] for item in items}
+
+
+def test_a_gone_push_connection_is_removed_and_the_others_still_receive_every_change(
+    make_engine: MakeEngine,
+) -> None:
+    # Given a display whose connection vanished without a $disconnect: the table still lists it, and
+    # PostToConnection answers GoneException for it
+    gone: list[str] = []
+    injector = only(FaultKind.PUSH_CONNECTION_GONE, lambda candidate: candidate.connection in gone)
+    with make_engine(faults=injector, time_scale=PATIENT_TIME_SCALE) as engine:
+        shop = Shop(engine)
+        push_url, idp = engine.push.url, engine.idp  # type: ignore[attr-defined]
+        before = set(_stored_connections(engine))
+        display = Screen(push_url, idp.issue_token("vanished-display", "display"), "display")
+        barista = Screen(push_url, idp.issue_token("barista-bo", "barista"), "barista")
+        customer = Screen(push_url, idp.issue_token("alice-phone", sub="alice"), "alice")
+        try:
+            wait_for(lambda: len(_stored_connections(engine)) == len(before) + 3, "the 3 connections stored")
+            added = {c: audience for c, audience in _stored_connections(engine).items() if c not in before}
+            gone.append(next(c for c, audience in added.items() if audience == "display"))
+
+            # When a customer orders and a barista completes it
+            order_id, execution = complete_an_order(shop)
+            assert_completed_along_the_usual_path(shop, order_id, execution)
+
+            # Then the barista's and the customer's screens followed the order to its final record
+            # (each message carries the order as it is when sent, so a quick change may skip a state)
+            for screen in (barista, customer):
+                screen.wait_for_order(order_id, "COMPLETED")
+                assert screen.latest_orders()[order_id] == order_view(shop.order(order_id))
+                versions = [m["order"]["version"] for m in screen.received("order")]
+                assert versions == sorted(versions) and len(versions) >= 3
+            # And the fan-out forgot the gone connection (once), which heard nothing of the order
+            wait_for(lambda: gone[0] not in _stored_connections(engine), "the gone connection removed")
+            assert injector.gone_connections == gone
+            assert injector.counts == {FaultKind.PUSH_CONNECTION_GONE: 1}
+            assert display.order_ids() == set()
+        finally:
+            for screen in (display, barista, customer):
+                screen.close()
 
 
 def test_no_fault_is_injected_without_an_injector(shop: Shop) -> None:

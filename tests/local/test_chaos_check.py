@@ -37,11 +37,14 @@ def test_a_run_where_every_order_ended_passes() -> None:
 
 
 def test_lost_stuck_leaked_half_made_and_left_over_each_fail_the_check() -> None:
-    # Given an accepted order missing from the table, one stuck, a half-made one, a slot taken, a dead letter
+    # Given an accepted order missing from the table, one stuck, a half-made one, a slot taken, a dead
+    # letter, and a push connection made gone that the fan-out did not forget
     outcome = Outcome(
         orders={"b": order("b", "SUBMITTED"), "c": order("c", "WAITING_FOR_CUSTOMER")},
         placed={"a", "b"},
         slots_left=["b-1234"],
+        gone=["conn-1", "conn-2"],
+        gone_still_listed=["conn-2"],
     )
 
     # Then each is a problem
@@ -52,3 +55,4 @@ def test_lost_stuck_leaked_half_made_and_left_over_each_fail_the_check() -> None
     assert "half-made order c: WAITING_FOR_CUSTOMER completed" in problems
     assert "capacity slot leaked: b-1234" in problems
     assert "1 dead letter(s) left in the queues after the replay" in problems
+    assert "gone push connection still listed: conn-2" in problems

@@ -218,15 +218,21 @@ def test_an_execution_started_without_a_name_gets_a_generated_one(patched_moto: 
         assert json.loads(result["output"]) == {"name": name}
 
 
-def create_counter_table(value: int) -> Any:
-    """Table `t` with one item {k: "shop", n: value}; returns a DynamoDB client."""
+def create_table(name: str, key: str) -> Any:
+    """An on-demand table keyed by the string `key`; returns a DynamoDB client."""
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
     dynamodb.create_table(
-        TableName="t",
-        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        TableName=name,
+        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+    return dynamodb
+
+
+def create_counter_table(value: int) -> Any:
+    """Table `t` with one item {k: "shop", n: value}; returns a DynamoDB client."""
+    dynamodb = create_table("t", "k")
     dynamodb.put_item(TableName="t", Item={"k": {"S": "shop"}, "n": {"N": str(value)}})
     return dynamodb
 
@@ -664,3 +670,51 @@ def test_a_symmetric_key_encrypts_without_generating_an_rsa_key(
     rsa_key = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
     assert kms.get_public_key(KeyId=rsa_key)["PublicKey"]
     assert generated == [1]
+
+
+# --------------------------------------------------------------- dynamodb_attribute_values_direct
+def test_items_come_back_as_written_without_visiting_every_attribute_value_member(
+    patched_moto: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an item holding every attribute type, nested too, and a count of the AttributeValue
+    # members moto's serializer visits from here on
+    from moto.core.serialize import BaseJSONSerializer
+
+    dynamodb = create_table("typed", "id")
+    scalars: dict[str, Any] = {
+        "s": {"S": "text"},
+        "n": {"N": "12.5"},
+        "b": {"B": b"\x00\xffbytes"},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2"]},
+        "bs": {"BS": [b"\x01", b"\x02"]},
+        "yes": {"BOOL": True},
+        "nothing": {"NULL": True},
+    }
+    item = {"id": {"S": "one"}, **scalars, "m": {"M": {"inner": {"L": [{"S": "x"}, {"M": scalars}]}}}}
+    dynamodb.put_item(TableName="typed", Item=item)
+    visited: list[str] = []
+    member = BaseJSONSerializer._serialize_structure_member
+
+    def counted(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if getattr(getattr(shape, "parent", None), "name", None) == "AttributeValue":
+            visited.append(key)
+        member(self, serialized, value, shape, key)
+
+    monkeypatch.setattr(BaseJSONSerializer, "_serialize_structure_member", counted)
+
+    # When it is read back by GetItem, Query and Scan
+    got = dynamodb.get_item(TableName="typed", Key={"id": {"S": "one"}})["Item"]
+    queried = dynamodb.query(
+        TableName="typed",
+        KeyConditionExpression="id = :id",
+        ExpressionAttributeValues={":id": {"S": "one"}},
+    )["Items"]
+    scanned = dynamodb.scan(TableName="typed")["Items"]
+
+    # Then each answer holds the item exactly as written
+    assert got == item
+    assert queried == [item]
+    assert scanned == [item]
+    # And no AttributeValue member was visited one by one
+    assert visited == []
