@@ -52,12 +52,17 @@ $(TOOLS)/.installed: requirements-tools.txt
 
 venv: $(VENV)/.installed $(TOOLS)/.installed
 
-# cfn-lint with its informational checks too (I3011: every stateful resource says what happens to it
-# when the stack is deleted or replaced).
-lint: $(VENV)/.installed $(TOOLS)/.installed
+lint: lint-python lint-template
+
+.PHONY: lint-python lint-template
+lint-python: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(PY_DIRS)
+
+# cfn-lint with its informational checks too (I3011: every stateful resource says what happens to it
+# when the stack is deleted or replaced).
+lint-template: $(VENV)/.installed $(TOOLS)/.installed
 	$(BIN)/cfn-lint --include-checks I -- template.yaml
 	$(TOOLS)/bin/sam validate --lint
 
@@ -67,8 +72,17 @@ unit: $(VENV)/.installed
 # Tests run in parallel (pytest-xdist): every test has its own moto state (mock_aws is per test
 # and per process) and the guard in tests/conftest.py loads in each worker. worksteal: an idle
 # worker takes tests queued for a busy one, so one long end-to-end test does not leave a tail.
-test: lint $(STATELINT)
-	$(BIN)/pytest -n auto --dist worksteal
+# The Python lint runs first (seconds, and a typo fails fast); the template checks (cfn-lint and
+# sam validate, ~10 s of CPU that mostly waits on imports) run beside pytest, their output printed
+# after pytest's, and either one failing fails `make test`.
+test: lint-python $(TOOLS)/.installed $(STATELINT)
+	@template_log="$$(mktemp)"; \
+	$(MAKE) --no-print-directory lint-template >"$$template_log" 2>&1 & template_checks=$$!; \
+	status=0; $(BIN)/pytest -n auto --dist worksteal || status=$$?; \
+	template_status=0; wait $$template_checks || template_status=$$?; \
+	echo "--- template checks (make lint-template) ---"; cat "$$template_log"; rm -f "$$template_log"; \
+	if [ $$template_status -ne 0 ]; then echo "error: make lint-template failed" >&2; fi; \
+	exit $$(( status ? status : template_status ))
 
 # statelint (npm, pinned by tools/statelint/package-lock.json) validates the ASL in
 # tests/test_asl_validation.py. Without Node.js those tests skip and say so, loudly; CI must have it.

@@ -102,6 +102,20 @@ def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Lo
 
 botocore.session.create_loader = _shared_loader
 
+# --- 4. no RSA key pair for a symmetric KMS key, in every test ---------------------------------------
+# moto gives every KMS key an RSA-2048 private key, and DynamoDB creates the account's default KMS key
+# for the first table with SSESpecification: so every test that builds the template's tables generated
+# one, about 0.13 s of CPU, the largest single cost of a unit test's setup. The local engine's moto
+# patch for it (local/moto_patches.py, kms_symmetric_key_without_rsa) is installed with the others only
+# while an engine or the `workflow` fixture runs; this process-wide copy of that one patch also serves
+# the tests on plain mock_aws (nothing in them signs with KMS). Not when $LOCAL_MOTO_PATCHES_SKIP names
+# it: its regression test (tests/local/test_moto_patches.py) must then fail, as on stock moto.
+from local import moto_patches  # noqa: E402
+
+_KMS_PATCH = "kms_symmetric_key_without_rsa"
+if _KMS_PATCH not in os.environ.get(moto_patches.SKIP_ENV, "").replace(" ", "").split(","):
+    moto_patches.PATCHES[_KMS_PATCH]()
+
 
 # --- the browser tests (tests/browser) ------------------------------------------------------------
 def pytest_terminal_summary(terminalreporter: Any) -> None:

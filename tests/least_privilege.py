@@ -493,7 +493,8 @@ def _statements(template: Template, documents: Iterable[Mapping[str, Any]]) -> t
 
 def expanded_by_sam(template: Template) -> Template:
     """The template as the SAM translator expands it (needs .venv-tools), in the same stack context."""
-    body = _translated(template.path, template.path.stat().st_mtime_ns)
+    translate_with_sam(template.path)
+    body = _translations[_version(template.path)]
     return Template(
         template.path,
         body,
@@ -504,11 +505,22 @@ def expanded_by_sam(template: Template) -> Template:
     )
 
 
-@functools.cache
-def _translated(path: Path, mtime_ns: int) -> dict[str, Any]:
-    """The SAM translator's output for the template (cached per file version and process)."""
+# The SAM translator's output per template file version, for the life of the test process.
+_translations: dict[tuple[Path, int], dict[str, Any]] = {}
+
+
+def _version(path: Path) -> tuple[Path, int]:
+    return path, path.stat().st_mtime_ns
+
+
+def translate_with_sam(*paths: Path) -> None:
+    """Have the SAM translator expand the templates not expanded yet, all in one translator process:
+    starting one (an interpreter importing samtranslator) costs about four times a translation."""
+    pending = list(dict.fromkeys(path for path in paths if _version(path) not in _translations))
+    if not pending:
+        return
     result = subprocess.run(
-        [str(TOOLS_PYTHON), str(TRANSLATE_SCRIPT), str(path)],
+        [str(TOOLS_PYTHON), str(TRANSLATE_SCRIPT), *map(str, pending)],
         capture_output=True,
         text=True,
         check=False,
@@ -516,9 +528,11 @@ def _translated(path: Path, mtime_ns: int) -> dict[str, Any]:
         timeout=120,
     )
     if result.returncode != 0:
-        raise PolicyError(f"SAM translator failed on {path}:\n{result.stderr[-2000:]}")
-    translated: dict[str, Any] = json.loads(result.stdout)
-    return translated
+        names = ", ".join(map(str, pending))
+        raise PolicyError(f"SAM translator failed on {names}:\n{result.stderr[-2000:]}")
+    translated = json.loads(result.stdout)
+    for path, body in zip(pending, translated if len(pending) > 1 else [translated], strict=True):
+        _translations[_version(path)] = body
 
 
 # Condition operators evaluated here: how one expected value matches the request's value.

@@ -2,7 +2,7 @@
 
 Runs under the SAM CLI's interpreter, which has `samtranslator` (the test venv does not):
 
-    .venv-tools/bin/python tests/sam_translate.py template.yaml
+    .venv-tools/bin/python tests/sam_translate.py template.yaml [more templates: a JSON list]
 
 tests/least_privilege.py reads the IAM roles SAM generates from it: the inline `Policies`, policy
 templates, the on-failure destination and rule-target policies, managed policy ARNs. Local code paths
@@ -41,6 +41,15 @@ def translate(text: str) -> dict[str, Any]:
     return translated
 
 
+def _translate_file(path: str) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as source:
+        return translate(source.read())
+
+
 if __name__ == "__main__":
-    with open(sys.argv[1], encoding="utf-8") as source:
-        json.dump(translate(source.read()), sys.stdout)
+    # One template: its translation. Several: a list of their translations, in the same order.
+    templates = sys.argv[1:]
+    json.dump(
+        _translate_file(templates[0]) if len(templates) == 1 else [_translate_file(t) for t in templates],
+        sys.stdout,
+    )

@@ -17,7 +17,7 @@ import pytest
 
 from local.template import Template
 from tests.iam_lint import action_exists, findings, lambda_permission_actions, policy_documents, unexplained
-from tests.least_privilege import expanded_by_sam
+from tests.least_privilege import expanded_by_sam, translate_with_sam
 from tests.template_tables import load_template
 
 Body = dict[str, Any]
@@ -106,19 +106,30 @@ MUTATIONS: dict[str, tuple[Callable[[Body], None], str]] = {
 }
 
 
+@pytest.fixture(scope="module")
+def wrong_copies(template: Template, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """{mutation: path of a copy of template.yaml with that statement made wrong}, all expanded by one
+    SAM translator process up front (one per mutation cost seconds of CPU for the interpreter alone)."""
+    copies: dict[str, Path] = {}
+    for mutation, (mutate, _) in MUTATIONS.items():
+        body = copy.deepcopy(template.body)
+        mutate(body)
+        path = tmp_path_factory.mktemp("wrong-statement") / "template.yaml"
+        path.write_text(json.dumps(body), encoding="utf-8")  # JSON is YAML to the SAM translator
+        copies[mutation] = path
+    translate_with_sam(template.path, *copies.values())
+    return copies
+
+
 @pytest.mark.parametrize("mutation", sorted(MUTATIONS))
 def test_a_wrong_statement_in_a_copy_of_the_template_fails_the_check(
-    mutation: str, template: Template, tmp_path: Path
+    mutation: str, wrong_copies: dict[str, Path]
 ) -> None:
     # Given a copy of template.yaml with one statement made wrong
-    mutate, expected_issue = MUTATIONS[mutation]
-    body = copy.deepcopy(template.body)
-    mutate(body)
-    path = tmp_path / "template.yaml"
-    path.write_text(json.dumps(body), encoding="utf-8")  # JSON is YAML to the SAM translator
+    _, expected_issue = MUTATIONS[mutation]
 
     # When the copy is checked as the real one is
-    errors, _ = lint(Template.load(path))
+    errors, _ = lint(Template.load(wrong_copies[mutation]))
 
     # Then the wrong statement is reported, with the issue that describes it
     assert any(expected_issue in error for error in errors), errors

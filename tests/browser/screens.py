@@ -40,8 +40,13 @@ class Screens:
     def start(self, time_scale: float = DEFAULT_TIME_SCALE) -> LocalStack:
         """Start the stack (once per test) with this time scale."""
         if self.stack is None:
+            # The API's function in this process (api_workers=0), not in worker processes: a test opens a
+            # few screens, not a rush, and spawning a worker (a fresh interpreter importing boto3 and
+            # Powertools) cost more CPU than the rest of a test's stack; and so the least-privilege
+            # recording below sees the API's AWS calls too (a worker's calls happen in its own process).
+            # The worker pool has its own test (tests/local/test_cli.py).
             self.stack = LocalStack.start(
-                port=0, api_port=0, time_scale=time_scale, api_log=lambda line: None
+                port=0, api_port=0, time_scale=time_scale, api_log=lambda line: None, api_workers=0
             )
             self._recording = recording(self.stack.engine)
             self._recorder = self._recording.__enter__()
