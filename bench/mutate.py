@@ -912,7 +912,12 @@ def report_and_write(mutants: list[Mutant], runs: list[dict[str, Any]]) -> None:
     for run in runs:
         print(
             f"\n{', '.join(f.replace(str(PACKAGE) + '/', '') for f in run['files'])}: {run['seconds']} s with"
-            f" {run['jobs']} jobs, at most {run['max_tests']} test functions each"
+            f" {run['jobs']} jobs, "
+            + (
+                f"at most {run['max_tests']} test functions each"
+                if run["max_tests"]
+                else "every covering test"
+            )
             + (f", kills reused from {run['since']}" if run["since"] else "")
             + f" (commit {(run['environment'] or {}).get('commit')}, {run['command']})"
         )
