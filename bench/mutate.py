@@ -319,6 +319,15 @@ def _seen_at(
             and isinstance(node.ctx, ast.Load)
             and node.lineno in functions
         }
+        # A default argument is evaluated at import too, and is seen by the calls that leave it out:
+        # the lines of the function whose signature uses the name.
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and any(
+                isinstance(name, ast.Name) and name.id in imported
+                for default in (*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None))
+                for name in ast.walk(default)
+            ):
+                lines |= set(range(node.body[0].lineno, (node.end_lineno or node.lineno) + 1))
         if other == relative:
             lines |= methods
         if lines:
