@@ -227,7 +227,8 @@ screenshots: $(VENV)/.installed
 # Mutation testing of the shared package and the handlers (bench/mutate.py, bench/mutation_equivalents.md):
 # prints the kill rate per file and every survivor, writes bench/results/mutation.json. Not part of
 # `make test` or CI (it runs the suite once per mutant's tests). Niced: it takes both CPUs.
-#   make mutate [JOBS=2] [FILES=orders.py,resume.py] [MAX_TESTS=30]
+#   make mutate [JOBS=2] [FILES=orders.py,resume.py] [MAX_TESTS=30] [MERGE=1]
+# MERGE=1 keeps the other files' mutants in bench/results/mutation.json (per-file runs add up to one).
 $(VENV)/.mutate-installed: requirements-mutate.txt $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -r requirements-mutate.txt 2>&1 | $(PIP_FILTER)
 	@touch $@
@@ -235,4 +236,4 @@ $(VENV)/.mutate-installed: requirements-mutate.txt $(VENV)/.installed
 .PHONY: mutate
 mutate: $(VENV)/.mutate-installed
 	nice -n 10 $(BIN)/python bench/mutate.py $(call given,JOBS,--jobs) $(call given,FILES,--files) \
-	  $(call given,MAX_TESTS,--max-tests)
+	  $(call given,MAX_TESTS,--max-tests) $(if $(MERGE),--merge)

@@ -1,6 +1,6 @@
 """Mutation testing of the shared package and the handlers: does a test fail when a guard breaks?
 
-    .venv/bin/python bench/mutate.py [--jobs 2] [--files orders.py,resume.py] [--tests tests/unit]
+    .venv/bin/python bench/mutate.py [--jobs 2] [--files orders.py,resume.py] [--tests tests/unit] [--merge]
 
 (`make mutate` installs requirements-mutate.txt and runs this under `nice`.) Not a test and not part of
 `make test`: it prints figures and writes bench/results/mutation.json, like the other bench scripts.
@@ -52,10 +52,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
-from bench.common import command_line, table, write_results  # noqa: E402 - after the path setup above
+from bench.common import RESULTS, command_line, environment, table, write_results  # noqa: E402 - after the path setup above
 
 PACKAGE = Path("functions/shared/serverlesspresso")
 EQUIVALENTS = ROOT / "bench" / "mutation_equivalents.md"
+RESULTS_FILE = RESULTS / "mutation.json"
 # The modules whose guards the project's correctness rests on (issue 15's target: >= 95% killed).
 GUARDED = ("orders.py", "resume.py", "ordering.py", "tracking.py", "identity.py", "shop.py")
 # Functions whose mutants are authorization mutants (target: 100% killed).
@@ -318,6 +319,15 @@ def _seen_at(
             and isinstance(node.ctx, ast.Load)
             and node.lineno in functions
         }
+        # A default argument is evaluated at import too, and is seen by the calls that leave it out:
+        # the lines of the function whose signature uses the name.
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and any(
+                isinstance(name, ast.Name) and name.id in imported
+                for default in (*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None))
+                for name in ast.walk(default)
+            ):
+                lines |= set(range(node.body[0].lineno, (node.end_lineno or node.lineno) + 1))
         if other == relative:
             lines |= methods
         if lines:
@@ -488,7 +498,18 @@ class TestMap:
                 sum(self.durations.get(c, 0.0) for c in cases),
             ),
         )
-        return [case for cases in (ranked[:most] if most else ranked) for case in cases]
+        # A function runs with all its cases, also those coverage never saw here: a body that Pydantic
+        # refuses (a bound in a Field) runs no line of the package, yet is the very case that fails when
+        # the bound changes.
+        cases_of: dict[str, list[str]] = defaultdict(list)
+        for test in sorted(self.durations, key=lambda test: (self.durations[test], test)):
+            if test not in self.failing:
+                cases_of[test.split("[", 1)[0]].append(test)
+        return [
+            case
+            for cases in (ranked[:most] if most else ranked)
+            for case in cases_of.get(cases[0].split("[", 1)[0]) or cases
+        ]
 
 
 def collect_coverage(test_paths: Sequence[str], work: Path) -> TestMap:
@@ -787,8 +808,23 @@ def main() -> None:
         help="a previous mutation.json: mutants it killed count as killed without running (valid while "
         "tests were only added since)",
     )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other files' mutants from bench/results/mutation.json, so that per-file runs add "
+        "up to one result (each file's figures from its latest run)",
+    )
+    parser.add_argument(
+        "--combine",
+        help="run nothing: merge these comma-separated mutation.json files (a later one's files replace an "
+        "earlier one's), print the table and write bench/results/mutation.json",
+    )
     parser.add_argument("--list", action="store_true", help="only list the mutants")
     args = parser.parse_args()
+    if args.combine:
+        runs, kept = merge_results([Path(path) for path in args.combine.split(",")], replaced=set())
+        report_and_write(kept, runs)
+        return
     files = _all_files()
     if args.files:
         wanted = set(args.files.split(","))
@@ -824,28 +860,80 @@ def main() -> None:
             if mutant.status == "pending" and mutant.id in equivalents:
                 mutant.status = "survived"  # judged equivalent: not run (no test can kill it)
         run_mutants(pending, tests, args.jobs, args.max_tests, work)
+    this_run = {
+        "files": sorted({str(p.relative_to(ROOT)) for p in files}),
+        "command": command_line(),
+        "environment": environment(),
+        "seconds": round(time.monotonic() - started),
+        "jobs": args.jobs,
+        "max_tests": args.max_tests,
+        "since": args.since,
+    }
+    runs, kept = [], []
+    if args.merge and RESULTS_FILE.exists():
+        runs, kept = merge_results([RESULTS_FILE], replaced=set(this_run["files"]))
+    report_and_write([*kept, *mutants], [*runs, this_run])
+
+
+def merge_results(paths: Sequence[Path], replaced: set[str]) -> tuple[list[dict[str, Any]], list[Mutant]]:
+    """The runs and mutants stored in `paths`, a later file's mutants of a file replacing an earlier
+    one's, less the mutants of the files in `replaced` (run again now)."""
+    by_file: dict[str, list[Mutant]] = {}
+    run_of: dict[str, dict[str, Any]] = {}
+    legacy_keys = ("command", "environment", "seconds", "jobs", "max_tests", "since")
+    for path in paths:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        # A result written before runs were recorded is one run of all its files.
+        runs = document.get("runs") or [
+            {
+                "files": sorted({m["file"] for m in document["mutants"]}),
+                **{key: document.get(key) for key in legacy_keys},
+            }
+        ]
+        fields = set(Mutant.__dataclass_fields__)
+        mutants = [Mutant(**{k: v for k, v in m.items() if k in fields}) for m in document["mutants"]]
+        for file in {m.file for m in mutants}:
+            by_file[file] = [m for m in mutants if m.file == file]
+            run_of[file] = next(run for run in runs if file in run["files"])
+    kept = [m for file, group in sorted(by_file.items()) if file not in replaced for m in group]
+    runs_kept: list[dict[str, Any]] = []
+    for file in sorted(by_file):
+        if file in replaced:
+            continue
+        run = run_of[file]
+        if run not in runs_kept:
+            runs_kept.append(run)
+    # A kept run now stands for those of its files that are still its own.
+    return [
+        {**run, "files": [f for f in run["files"] if f in by_file and f not in replaced and run_of[f] is run]}
+        for run in runs_kept
+    ], kept
+
+
+def report_and_write(mutants: list[Mutant], runs: list[dict[str, Any]]) -> None:
+    """Mark the equivalents, print the table and the survivors, write bench/results/mutation.json."""
     equivalents = equivalent_ids()
     for mutant in mutants:
         mutant.equivalent = mutant.id in equivalents and mutant.status != "killed"
     figures = summary(mutants)
     print()
     print_report(figures, mutants)
-    elapsed = round(time.monotonic() - started)
-    print(
-        f"\n{len(mutants)} mutants in {elapsed} s with {args.jobs} jobs,"
-        f" at most {args.max_tests} test functions each"
-    )
+    for run in runs:
+        print(
+            f"\n{', '.join(f.replace(str(PACKAGE) + '/', '') for f in run['files'])}: {run['seconds']} s with"
+            f" {run['jobs']} jobs, "
+            + (
+                f"at most {run['max_tests']} test functions each"
+                if run["max_tests"]
+                else "every covering test"
+            )
+            + (f", kills reused from {run['since']}" if run["since"] else "")
+            + f" (commit {(run['environment'] or {}).get('commit')}, {run['command']})"
+        )
     path = write_results(
         "mutation",
         command_line(),
-        {
-            "seconds": elapsed,
-            "jobs": args.jobs,
-            "max_tests": args.max_tests,
-            "since": args.since,
-            **figures,
-            "mutants": [asdict(m) for m in mutants],
-        },
+        {"runs": runs, **figures, "mutants": [asdict(m) for m in mutants]},
     )
     print(f"wrote {path.relative_to(ROOT)}")
 

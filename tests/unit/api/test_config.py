@@ -151,3 +151,17 @@ def test_an_invalid_config_is_400_naming_the_field_and_changes_nothing(
     assert response.status == 400
     assert field in [problem["field"] for problem in response.body["errors"]]
     assert _shop_item(aws) == {"configId": SHOP_CONFIG_ID, "isOpen": True, "maxInFlight": 5}
+
+
+def test_a_drink_without_a_name_is_400_saying_the_name_is_empty(aws: AwsEnv, api: Api) -> None:
+    # Given a stored config
+    _store_shop_item(aws, isOpen=True)
+
+    # When a barista sends a menu whose drink has an empty name
+    response = api.request("api_put_config", BOB, body={"menu": [{"name": ""}]})
+
+    # Then the barista is told that name is empty (not that it has the wrong form), and nothing changes
+    assert response.status == 400
+    problems = {problem["field"]: problem["problem"] for problem in response.body["errors"]}
+    assert problems == {"menu.0.name": "String should have at least 1 character"}
+    assert _shop_item(aws) == {"configId": SHOP_CONFIG_ID, "isOpen": True}
