@@ -84,6 +84,9 @@ class LocalEngine:
         self._execution_namer = execution_namer
         tag = uuid.uuid4().hex[:8]  # each engine gets its own handler modules (cold starts)
         self.functions = {lid: LocalFunction(spec, tag) for lid, spec in provisioned.functions.items()}
+        # What runs the functions that events are delivered to: this process (one at a time), unless a
+        # stack hands them to worker processes (local/workers: `invoke(logical_id, event)`).
+        self.invoker: Callable[[str, Any], Any] = self.invoke
         self.dispatcher = Dispatcher(
             clients["sqs"], provisioned.routes, provisioned.capture_queue_url, self._deliver
         )
@@ -319,7 +322,7 @@ class LocalEngine:
     # ------------------------------------------------------------------------------- private
     def _deliver(self, route: Route, payload: Any) -> None:
         if route.target_kind == "function":
-            self.functions[route.target].invoke(payload)
+            self.invoker(route.target, payload)
         else:
             self.clients["stepfunctions"].start_execution(
                 stateMachineArn=route.target_arn,
