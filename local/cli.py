@@ -115,8 +115,6 @@ class LocalStack:
         a core to itself (default: when `api_workers` > 0; with 0 everything stays in this process,
         where the engine's fault injection reaches the workflow's calls too).
         """
-        from moto.core.config import default_user_config
-
         from local.engine import LocalEngine
         from local.push.server import LocalPush, websocket_routes
         from local.server import MotoProcess, start_server
@@ -131,12 +129,15 @@ class LocalStack:
             _require_free_port(host, needed)
         idp = idp or LocalIdp()
         push = LocalPush(idp, host=host, port=push_port, log_line=push_log) if wants_push else None
-        sfn_config_before: dict[str, Any] = copy.deepcopy(dict(default_user_config.get("stepfunctions", {})))
+        sfn_config_before: dict[str, Any] = {}
         moto: ThreadedMotoServer | MotoProcess
         if api_workers > 0 if moto_process is None else moto_process:
             moto = MotoProcess.start(port, host)
             endpoint_url = moto.endpoint_url
         else:
+            from moto.core.config import default_user_config
+
+            sfn_config_before = copy.deepcopy(dict(default_user_config.get("stepfunctions", {})))
             moto, endpoint_url = start_server(port, host)
         engine: LocalEngine | None = None
         workers: FunctionWorkers | None = None
@@ -154,7 +155,6 @@ class LocalStack:
                 # The rules' targets; the push routes' functions stay here (a handshake waits for them).
                 targets = {r.target for r in engine.provisioned.routes if r.target_kind == "function"}
                 handlers = FunctionWorkers(engine, targets, workers=HANDLER_WORKERS)
-                handlers.warm()
                 engine.invoker = handlers.invoke
                 engine.dispatcher.concurrency = HANDLER_WORKERS
             engine.dispatcher.start()
@@ -170,6 +170,8 @@ class LocalStack:
             if push is not None:
                 push.start(engine)
                 site.push_url = push.url  # the screens' pushUrl (runtime-config.json)
+            if handlers is not None:  # last: their cold starts need not hold up the stack's start
+                handlers.warm()
         except BaseException:  # a half-started stack must not keep threads, processes or the port
             if push is not None:
                 push.stop()
@@ -194,9 +196,6 @@ class LocalStack:
     def close(self) -> None:
         """Stop the push channel, the API and its workers, the dispatcher and every running execution,
         then moto."""
-        from moto.core.config import default_user_config
-        from moto.moto_api._internal import moto_api_backend
-
         from local.server import MotoProcess
 
         try:
@@ -212,6 +211,9 @@ class LocalStack:
         finally:
             self.moto.stop()
             if not isinstance(self.moto, MotoProcess):
+                from moto.core.config import default_user_config
+                from moto.moto_api._internal import moto_api_backend
+
                 # The server ran in this process, and moto's accounts and config are process-wide: a
                 # later stack or mock_aws here would find these tables (or ASL execution on). Forget
                 # them, as a fresh process would.

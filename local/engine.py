@@ -26,11 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
-from moto import mock_aws
-from moto.core.config import default_user_config
-from moto.core.models import botocore_stubber
 
-from local import moto_patches
 from local.dispatch import DeadLetter, Delivery, Dispatcher
 from local.lambdas import LocalFunction
 from local.provision import Provisioned, Route, provision
@@ -114,8 +110,10 @@ class LocalEngine:
         `function_env` is added to every function's environment (over the template's), e.g. the local
         push server's endpoints (local/push/server.py, LocalPush.function_env).
         """
-        moto_patches.apply()  # in-process moto (mock_aws or a ThreadedMotoServer in this process)
-        if endpoint_url is None:
+        if endpoint_url is None:  # (a server applies the patches itself: local/server.py)
+            from local import moto_patches
+
+            moto_patches.apply()
             _require_in_process_mock()
         else:
             _configure_server(endpoint_url)
@@ -289,6 +287,8 @@ class LocalEngine:
         **options: Any,
     ) -> Iterator[LocalEngine]:
         """mock_aws + provision + (dispatcher thread) for the duration of a with block, then close()."""
+        from moto import mock_aws
+
         with mock_aws(config=MOCK_CONFIG):
             engine = cls.provision(template_path, time_scale, **options)
             try:
@@ -362,6 +362,9 @@ def _find_key(node: Any, key: str) -> str | None:
 
 def _require_in_process_mock() -> None:
     # Refuse to provision against real AWS: in-process means inside mock_aws with ASL execution on.
+    from moto.core.config import default_user_config
+    from moto.core.models import botocore_stubber
+
     if not botocore_stubber.enabled:
         raise RuntimeError(
             "LocalEngine.provision() without endpoint_url must run inside mock_aws(config=MOCK_CONFIG)"

@@ -22,15 +22,19 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from moto.core.config import default_user_config
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-
-from local import moto_patches
+if TYPE_CHECKING:  # moto is imported where it runs: a stack whose moto is a child process needs none
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 
 def start_server(port: int = 0, host: str = "127.0.0.1") -> tuple[ThreadedMotoServer, str]:
     """Start a patched moto server in a thread of this process; return it and its endpoint URL."""
+    from moto.core.config import default_user_config
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+    from local import moto_patches
+
     moto_patches.apply()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not one log line per request
     default_user_config["stepfunctions"] = {"execute_state_machine": True}
@@ -106,6 +110,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     server, url = start_server(args.port, args.host)
+    from local import moto_patches
+
     print(f"{READY_PREFIX}{url} (patches: {', '.join(moto_patches.installed())})", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
