@@ -27,8 +27,9 @@ and prints where its CPU went (by process: moto server, function workers, the st
 
 The workflow waits as on AWS by default (time scale 1: the customer has 300 s to submit the drink, the
 barista 900 s): with shorter waits (0.2 gave the customer 60 s), an order the saturated stack served
-late had its wait end before its customer could act (410 InvalidToken), a loss the bench made itself. Figures go to bench/results/rush.json. Nothing here passes or fails
-on a figure.
+late had its wait end before its customer could act (410 InvalidToken), a loss the bench made itself.
+
+Figures go to bench/results/rush.json. Nothing here passes or fails on a figure.
 """
 
 from __future__ import annotations

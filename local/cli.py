@@ -2,9 +2,10 @@
 
     python -m local.cli [--port 4566] [--api-port 3000] [--time-scale 1]
 
-One process runs a patched moto server (local/server.py) with the application provisioned from
-template.yaml (local/engine.py), the event dispatcher (rules -> handlers / StartExecution) and the
-HTTP API (local/api_server.py). It prints the endpoints, the state machine's ARN and a line
+It runs a patched moto server (local/server.py, in a child process of its own) with the application
+provisioned from template.yaml (local/engine.py), the event dispatcher (rules -> handlers /
+StartExecution), the HTTP API (local/api_server.py) and the push channel (local/push); the functions
+run in worker processes (local/workers). `--api-workers 0` keeps all of it in this one process. It prints the endpoints, the state machine's ARN and a line
 `Ready in X.XXs`, then logs, one short line each, every event delivery, every state an execution
 enters, every API request and every line a handler logs, until Ctrl-C (SIGINT) or SIGTERM stops it
 cleanly (exit 0).
