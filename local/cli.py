@@ -5,7 +5,9 @@
 It runs a patched moto server (local/server.py, in a child process of its own) with the application
 provisioned from template.yaml (local/engine.py), the event dispatcher (rules -> handlers /
 StartExecution), the HTTP API (local/api_server.py) and the push channel (local/push); the functions
-run in worker processes (local/workers). `--api-workers 0` keeps all of it in this one process. It prints the endpoints, the state machine's ARN and a line
+run in worker processes (local/workers). `--api-workers 0` keeps all of it in this one process.
+
+It prints the endpoints, the state machine's ARN and a line
 `Ready in X.XXs`, then logs, one short line each, every event delivery, every state an execution
 enters, every API request and every line a handler logs, until Ctrl-C (SIGINT) or SIGTERM stops it
 cleanly (exit 0).
@@ -101,6 +103,7 @@ class LocalStack:
         idp: LocalIdp | None = None,
         api_workers: int = DEFAULT_API_WORKERS,
         moto_process: bool | None = None,
+        handler_workers: int | None = None,
     ) -> LocalStack:
         """Start everything (port 0: any free port); the API only if the template declares HttpApi routes,
         the push channel only if it declares WebSocket routes.
@@ -109,9 +112,10 @@ class LocalStack:
         `api_log` receives the API's access-log lines (default: the API server's own, on stderr);
         `push_log` the push server's connection lines (default: none);
         `idp` signs and checks the tokens (default: the key in .local/jwt that `make token` uses);
-        `api_workers` processes run the API's functions side by side (local/workers), and HANDLER_WORKERS
-        each function the rules deliver events to; 0: every function runs in this process, one
-        invocation at a time;
+        `api_workers` processes run the API's functions side by side (local/workers); 0: in this process,
+        one invocation at a time;
+        `handler_workers` processes each function the rules deliver events to (default: HANDLER_WORKERS
+        when `api_workers` > 0, else 0: in this process, where a test's call recorder sees their calls);
         `moto_process`: moto runs in a child process of its own (local/server.py, MotoProcess), so it has
         a core to itself (default: when `api_workers` > 0; with 0 everything stays in this process,
         where the engine's fault injection reaches the workflow's calls too).
@@ -151,13 +155,15 @@ class LocalStack:
                 function_env=push.function_env if push is not None else None,
             )
             routes = api_definition(engine.template).routes
-            if api_workers > 0:
-                api_functions = {route.function for route in routes}
+            api_functions = {route.function for route in routes}
+            if handler_workers is None:
+                handler_workers = HANDLER_WORKERS if api_workers > 0 else 0
+            if handler_workers > 0:
                 # The rules' targets; the push routes' functions stay here (a handshake waits for them).
                 targets = {r.target for r in engine.provisioned.routes if r.target_kind == "function"}
-                handlers = FunctionWorkers(engine, targets, workers=HANDLER_WORKERS)
+                handlers = FunctionWorkers(engine, targets, workers=handler_workers)
                 engine.invoker = handlers.invoke
-                engine.dispatcher.concurrency = HANDLER_WORKERS
+                engine.dispatcher.concurrency = handler_workers
             engine.dispatcher.start()
             api: LocalApi | None = None
             site = WebSite(idp, time_scale=time_scale)  # the screens, served beside the API

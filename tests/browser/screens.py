@@ -40,8 +40,14 @@ class Screens:
     def start(self, time_scale: float = DEFAULT_TIME_SCALE) -> LocalStack:
         """Start the stack (once per test) with this time scale."""
         if self.stack is None:
+            # moto and the event handlers in this process: the least-privilege recorder sees their calls
             self.stack = LocalStack.start(
-                port=0, api_port=0, time_scale=time_scale, api_log=lambda line: None
+                port=0,
+                api_port=0,
+                time_scale=time_scale,
+                api_log=lambda line: None,
+                moto_process=False,
+                handler_workers=0,
             )
             self._recording = recording(self.stack.engine)
             self._recorder = self._recording.__enter__()
