@@ -64,6 +64,12 @@ class FunctionWorkers:
             raise FunctionError(outcome)
         return outcome
 
+    def warm(self) -> None:
+        """Start one worker of each function now, in the background (its cold start is then paid before
+        the first invocation needs it, not by it)."""
+        for pool in self._pools.values():
+            pool.submit(_ready)
+
     def close(self) -> None:
         """Stop the workers (requests in progress finish first)."""
         for pool in self._pools.values():
