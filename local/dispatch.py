@@ -83,7 +83,10 @@ class Dispatcher:
         self._route_locks = {route.queue_url: threading.Lock() for route in self._routes}
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
-        self.delivered: list[Delivery] = []
+        self.delivered: list[Delivery] = []  # appended when an attempt has ended
+        # (rule, target, event id) of every attempt, appended before the target runs: whatever a
+        # target did is visible only after its attempt is here (its Delivery may still be on its way)
+        self.started: list[tuple[str, str, str]] = []
         self.dead_letters: list[DeadLetter] = []
         self.events_seen: list[dict[str, Any]] = []
         self.errors: list[str] = []  # the background thread's own failures (never silent)
@@ -174,21 +177,32 @@ class Dispatcher:
             return self._serve(route, messages)
 
     # ----------------------------------------------------------------------------- handling
-    def _receive(self, queue_url: str, wait_seconds: int) -> list[dict[str, Any]]:
-        """Up to 10 messages; a long poll when wait_seconds > 0. Wake-up messages are deleted here."""
+    def _receive(
+        self, queue_url: str, wait_seconds: int, visibility_timeout: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Up to 10 messages; a long poll when wait_seconds > 0. Wake-up messages are deleted here.
+
+        With visibility_timeout=0 the messages stay visible to the next receive (a peek).
+        """
+        options = {} if visibility_timeout is None else {"VisibilityTimeout": visibility_timeout}
         messages: list[dict[str, Any]] = self._sqs.receive_message(
             QueueUrl=queue_url,
             MaxNumberOfMessages=10,
             AttributeNames=["ApproximateReceiveCount"],
             WaitTimeSeconds=wait_seconds,
+            **options,
         ).get("Messages", [])
         wake_ups = [message for message in messages if message["Body"] == WAKE_UP]
         self._delete(queue_url, wake_ups)
         return [message for message in messages if message["Body"] != WAKE_UP]
 
     def _capture(self, wait_seconds: int = 0) -> int:
-        messages = self._receive(self._capture_queue_url, wait_seconds)
+        # The long poll only peeks; events are taken and recorded under one lock, so a caller of
+        # collect_events() never misses an event another thread has taken but not yet recorded.
+        if wait_seconds and not self._receive(self._capture_queue_url, wait_seconds, visibility_timeout=0):
+            return 0
         with self._capture_lock:
+            messages = self._receive(self._capture_queue_url, 0)
             self.events_seen.extend(json.loads(message["Body"]) for message in messages)
         self._delete(self._capture_queue_url, messages)
         return len(messages)
@@ -198,6 +212,7 @@ class Dispatcher:
             self._yield_to_foreground()
             event = json.loads(message["Body"])
             attempt = int(message["Attributes"]["ApproximateReceiveCount"])
+            self.started.append((route.rule_name, route.target, str(event.get("id", ""))))
             try:
                 self._deliver(route, _target_input(route, event))
             except Exception as error:

@@ -221,8 +221,13 @@ class Shop:
             sqs.send_message(QueueUrl=route.queue_url, MessageBody=json.dumps(event))
 
     def routes_that_received(self, event: Mapping[str, Any]) -> list[Route]:
-        """The rule targets the dispatcher delivered this event to (by event id)."""
-        targets = {(d.rule, d.target) for d in self.engine.delivered if d.event_id == event["id"]}
+        """The rule targets the dispatcher delivered this event to, or is delivering it to (by event id).
+
+        Attempts begun count, not only those ended: a test that saw a handler's effect (an order
+        moved) may look here before the dispatcher recorded that attempt's outcome.
+        """
+        started = self.engine.dispatcher.started
+        targets = {(rule, target) for rule, target, event_id in started if event_id == event["id"]}
         return [
             route for route in self.engine.provisioned.routes if (route.rule_name, route.target) in targets
         ]
