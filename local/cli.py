@@ -25,6 +25,7 @@ _STARTED = time.monotonic()
 
 import argparse  # noqa: E402  (after the clock on purpose)
 import copy  # noqa: E402
+import functools  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
@@ -121,6 +122,7 @@ class LocalStack:
         where the engine's fault injection reaches the workflow's calls too).
         """
         from local.engine import LocalEngine
+        from local.push.relay import install_in_worker
         from local.push.server import LocalPush, websocket_routes
         from local.server import MotoProcess, start_server
         from local.template import Template
@@ -154,6 +156,8 @@ class LocalStack:
                 endpoint_url=endpoint_url,
                 function_env=push.function_env if push is not None else None,
             )
+            # Functions in worker processes reach the push server here without HTTP (local/push/relay.py).
+            worker_setup = None if push is None else functools.partial(install_in_worker, push.relay.address)
             routes = api_definition(engine.template).routes
             api_functions = {route.function for route in routes}
             if handler_workers is None:
@@ -161,7 +165,7 @@ class LocalStack:
             if handler_workers > 0:
                 # The rules' targets; the push routes' functions stay here (a handshake waits for them).
                 targets = {r.target for r in engine.provisioned.routes if r.target_kind == "function"}
-                handlers = FunctionWorkers(engine, targets, workers=handler_workers)
+                handlers = FunctionWorkers(engine, targets, workers=handler_workers, setup=worker_setup)
                 engine.invoker = handlers.invoke
                 engine.dispatcher.concurrency = handler_workers
             engine.dispatcher.start()
@@ -169,7 +173,7 @@ class LocalStack:
             site = WebSite(idp, time_scale=time_scale)  # the screens, served beside the API
             if routes:
                 if api_workers > 0:
-                    workers = FunctionWorkers(engine, api_functions, workers=api_workers)
+                    workers = FunctionWorkers(engine, api_functions, workers=api_workers, setup=worker_setup)
                 api = _Api(workers or engine, host=host, port=api_port, idp=idp, log_line=api_log, site=site)
                 api.start()
                 if workers is not None:  # a burst: more requests than workers to answer them
