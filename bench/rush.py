@@ -388,15 +388,21 @@ def profile_summary(raw: Path, top: int = 12) -> tuple[list[tuple[str, float]], 
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        frames = stack.split(";")  # `process PID:"command line"`, the thread, then the frames
-        if "local.server" in frames[0]:
+        # `process PID:"command line"` of the stack, then of each child down to the sampled one, then
+        # that process's frames (outermost first)
+        frames = stack.split(";")
+        processes = [frame for frame in frames if frame.startswith("process ")]
+        own_frames = frames[len(processes) :]
+        sampled = processes[-1] if processes else ""
+        if "local.server" in sampled:
             kind = "moto server"
-        elif "spawn_main" in frames[0]:
+        elif "multiprocessing" in sampled or "spawn_main" in sampled:
             kind = "function workers"
         else:
             kind = "stack (dispatcher, API, push)"
         by_process[kind] += int(count)
-        by_function[f"{kind.split(maxsplit=1)[0]}: {frames[-1].strip()}"] += int(count)
+        top = own_frames[-1].strip() if own_frames else "(native code)"
+        by_function[f"{kind.split(maxsplit=1)[0]}: {top}"] += int(count)
     total = sum(by_process.values()) or 1
     return (
         [(name, samples / total) for name, samples in by_process.most_common()],
