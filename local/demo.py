@@ -848,12 +848,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.customers < 1:
         parser.error("--customers must be at least 1")
-    log_path = Path(args.log_file)
+    settings = DemoSettings(args.customers, args.time_scale, args.seed)
+    return run_logged(
+        args.log_file, lambda log: run_demo(settings, out=sys.stdout, log=log, template=args.template)
+    )
+
+
+def run_logged(log_file: str, run: Callable[[TextIO], int]) -> int:
+    """Run a rush with the handlers' and API's logs going to `log_file`; say how long it took.
+
+    Returns what `run` returns (the command's exit code).
+    """
+    log_path = Path(log_file)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with log_path.open("w", encoding="utf-8") as log:
-        settings = DemoSettings(args.customers, args.time_scale, args.seed)
-        code = run_demo(settings, out=sys.stdout, log=log, template=args.template)
+        code = run(log)
     print(f"Finished in {time.monotonic() - started:.1f}s; handler and API logs: {log_path}", flush=True)
     return code
 

@@ -36,7 +36,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from local.cli import DEFAULT_TEMPLATE, LocalStack, positive_number
-from local.demo import DemoSettings, Rush, report_check, run_rush, rush_stack, scan_orders, shop_slots
+from local.demo import (
+    DemoSettings,
+    Rush,
+    report_check,
+    run_logged,
+    run_rush,
+    rush_stack,
+    scan_orders,
+    shop_slots,
+)
 from local.faults.injector import FaultInjector, FaultKind, FaultRates
 from local.push.screen import Screen
 from ops.reconcile import reconcile
@@ -318,14 +327,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.customers < 1 or not 0 <= args.rate <= 1:
         parser.error("--customers must be at least 1 and --rate between 0 and 1")
-    log_path = Path(args.log_file)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    with log_path.open("w", encoding="utf-8") as log:
-        demo = DemoSettings(args.customers, args.time_scale, args.seed)
-        code = run_chaos(ChaosSettings(demo, args.rate), out=sys.stdout, log=log, template=args.template)
-    print(f"Finished in {time.monotonic() - started:.1f}s; handler and API logs: {log_path}", flush=True)
-    return code
+    settings = ChaosSettings(DemoSettings(args.customers, args.time_scale, args.seed), args.rate)
+    return run_logged(
+        args.log_file, lambda log: run_chaos(settings, out=sys.stdout, log=log, template=args.template)
+    )
 
 
 if __name__ == "__main__":
