@@ -401,8 +401,8 @@ def profile_summary(raw: Path, top: int = 12) -> tuple[list[tuple[str, float]], 
         else:
             kind = "stack (dispatcher, API, push)"
         by_process[kind] += int(count)
-        top = own_frames[-1].strip() if own_frames else "(native code)"
-        by_function[f"{kind.split(maxsplit=1)[0]}: {top}"] += int(count)
+        innermost = own_frames[-1].strip() if own_frames else "(native code)"
+        by_function[f"{kind.split(maxsplit=1)[0]}: {innermost}"] += int(count)
     total = sum(by_process.values()) or 1
     return (
         [(name, samples / total) for name, samples in by_process.most_common()],
