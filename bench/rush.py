@@ -1,29 +1,41 @@
 """Rush hour on `make local`: a burst of customers while orders already in flight keep moving.
 
-    .venv/bin/python bench/rush.py [--customers 60] [--clients 200] [--in-flight 20] [--time-scale 0.05]
-                                   [--profile]
+    .venv/bin/python bench/rush.py [--customers 60] [--clients 200] [--in-flight 20] [--time-scale 1]
+                                   [--api-workers 4] [--profile]
 
 The stack is `make local` itself (`python -m local.cli`, a subprocess on free ports, its activity log
-read and discarded), used over HTTP as people use it:
+read and discarded), used over HTTP and the push channel as the screens use it:
 
-1. `--in-flight` customers each move orders through their whole life (place, submit the drink, a
-   barista makes and completes it, polling GET between steps) for the whole run.
-2. The rush: `--customers` new customers POST /orders in the same instant (a barrier releases them),
+1. Every customer's phone holds a push connection (WebSocket, token as the second subprotocol, as
+   web/app/live.js connects), and so do a barista board and a display. A screen follows its order by
+   the messages pushed to it, as the screens do when push is up; only after FALLBACK_SECONDS without a
+   message for its order does it read the order once with GET (counted: "fallback reads").
+2. `--in-flight` customers each move orders through their whole life (place, submit the drink, a
+   barista makes and completes it) for the whole run.
+3. The rush: `--customers` new customers POST /orders in the same instant (a barrier releases them),
    each on its own connection; each then takes its order to COMPLETED like the others.
-3. `--clients` clients connect at once and each sends one GET /config: all must be answered, no
+4. `--clients` clients connect at once and each sends one GET /config: all must be answered, no
    connection refused or reset.
 
-Printed: p50/p95/max of POST /orders in the rush and of the 200 simultaneous requests, errors
-(non-2xx or connection errors), how far the orders in flight moved during the rush (steps taken,
-longest pause of one order), and the stack's CPU (its process tree, from /proc) per completed
-order. The order-to-screen push latency needs the push server (issue 10), which this stack does not
-have yet: not measured. `--profile` samples the stack with py-spy during the rush and prints where
-its CPU went. Figures go to bench/results/rush.json. Nothing here passes or fails on a figure.
+Printed: p50/p95/max of POST /orders in the rush, of the order-to-screen push latency (from sending
+POST /orders to the arrival at the customer's socket of the order's first message at least as new as
+the answer) and of the 200 simultaneous requests, errors (non-2xx or connection errors), how far the
+orders in flight moved during the rush (steps taken, longest pause of one order), the stack's CPU (its
+process tree, from /proc) per completed order, and the load average before and after (the machine is
+shared: figures mean little without it). `--profile` samples the stack with py-spy during the rush
+and prints where its CPU went (by process: moto server, function workers, the stack's own).
+
+The workflow waits as on AWS by default (time scale 1: the customer has 300 s to submit the drink, the
+barista 900 s): with shorter waits (0.2 gave the customer 60 s), an order the saturated stack served
+late had its wait end before its customer could act (410 InvalidToken), a loss the bench made itself.
+
+Figures go to bench/results/rush.json. Nothing here passes or fails on a figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import http.client
 import json
@@ -45,7 +57,8 @@ from bench.common import ROOT, command_line, table, write_results
 from tests.e2e.test_cli_walkthrough import free_port  # the same helper as the walkthrough's
 
 TARGET_P95_SECONDS = 2.0
-POLL_SECONDS = 1.0  # how often a customer or barista screen polls an order (no push yet)
+RETRY_SECONDS = 1.0  # a 409 (the workflow's token is not there yet) is retried after this
+FALLBACK_SECONDS = 10.0  # no message for the order this long: read it once with GET (counted)
 ORDER_TIMEOUT = 240.0  # seconds one order may take before it counts as an error
 READY_TIMEOUT = 120.0
 TERMINAL = {"COMPLETED", "CANCELLED", "TIMED_OUT", "REJECTED", "FAILED"}
@@ -58,22 +71,28 @@ class Stack:
 
     process: subprocess.Popen[bytes]
     api_port: int
+    push_port: int
     log: Path
+
+    @property
+    def push_url(self) -> str:
+        """The push channel (WebSocket) of the stack."""
+        return f"ws://127.0.0.1:{self.push_port}"
 
     @classmethod
     @contextlib.contextmanager
     def running(cls, time_scale: float, log_dir: Path, api_workers: int) -> Iterator[Stack]:
         """Start the stack, wait for its Ready line, stop it (SIGTERM) at the end."""
-        api_port, moto_port = free_port(), free_port()
+        api_port, moto_port, push_port = free_port(), free_port(), free_port()
         log = log_dir / "local.log"
         command = [
             sys.executable, "-m", "local.cli",
             "--port", str(moto_port), "--api-port", str(api_port), "--time-scale", str(time_scale),
-            "--api-workers", str(api_workers),
+            "--push-port", str(push_port), "--api-workers", str(api_workers),
         ]  # fmt: skip
         with log.open("wb") as sink:
             process = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
-        stack = cls(process, api_port, log)
+        stack = cls(process, api_port, push_port, log)
         try:
             stack._wait_ready()
             yield stack
@@ -158,14 +177,95 @@ class Client:
             connection.close()
 
 
+class PushFeed:
+    """The push connections of every screen in the run, on one event loop (a thread of this process).
+
+    Records each order message with its arrival time; a screen waits on it for its order's next state.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.messages: dict[str, list[tuple[float, dict[str, Any]]]] = {}  # orderId -> (arrived, order)
+        self.connect_errors: list[str] = []
+        self._changed = threading.Condition()
+        self._loop = asyncio.new_event_loop()
+        self.connections: list[Any] = []
+        self._thread = threading.Thread(target=self._loop.run_forever, name="bench-push", daemon=True)
+        self._thread.start()
+
+    def connect(self, tokens: list[str]) -> None:
+        """Open one connection per token, all at once; a refused handshake is recorded, not raised."""
+        future = asyncio.run_coroutine_threadsafe(self._connect_all(tokens), self._loop)
+        future.result(timeout=READY_TIMEOUT * 2)
+
+    async def _connect_all(self, tokens: list[str]) -> None:
+        await asyncio.gather(*(self._connect(token) for token in tokens))
+
+    async def _connect(self, token: str) -> None:
+        from websockets.asyncio.client import connect
+        from websockets.typing import Subprotocol
+
+        try:
+            connection = await connect(
+                self.url,
+                subprotocols=[Subprotocol("serverlesspresso.v1"), Subprotocol(token)],
+                open_timeout=120,
+            )
+        except Exception as error:
+            self.connect_errors.append(f"{type(error).__name__}: {error}"[:200])
+            return
+        self.connections.append(connection)
+        self._loop.create_task(self._read(connection))
+
+    async def _read(self, connection: Any) -> None:
+        with contextlib.suppress(Exception):
+            async for message in connection:
+                arrived = time.monotonic()
+                parsed = json.loads(message)
+                if parsed.get("type") == "order":
+                    order = parsed["order"]
+                    with self._changed:
+                        self.messages.setdefault(str(order["orderId"]), []).append((arrived, order))
+                        self._changed.notify_all()
+
+    def first(self, order_id: str, after: float, shows: Any, timeout: float) -> tuple[float, Any] | None:
+        """The first message of the order that arrived after `after` and `shows` (arrival, order), or None
+        after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for arrived, order in self.messages.get(order_id, []):
+                    if arrived >= after and shows(order):
+                        return arrived, order
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._changed.wait(left)
+
+    def close(self) -> None:
+        """Close every connection and stop the loop."""
+
+        async def close_all() -> None:
+            await asyncio.gather(*(c.close() for c in self.connections), return_exceptions=True)
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(close_all(), self._loop).result(timeout=30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+
+
 @dataclass
 class OrderLife:
-    """One order taken through its life over HTTP, with when each step happened."""
+    """One order taken through its life over HTTP, followed on the push channel, with when each step
+    happened."""
 
     customer: Client
     barista: Client
+    feed: PushFeed
     steps: list[tuple[float, str]] = field(default_factory=list)
     placed: Reply | None = None
+    pushed_seconds: float | None = None  # POST /orders sent -> its first message at the customer's socket
+    fallback_reads: int = 0
     error: str | None = None
 
     def run(self, barrier: threading.Barrier | None = None) -> None:
@@ -173,13 +273,18 @@ class OrderLife:
         try:
             if barrier is not None:
                 barrier.wait()
+            sent = time.monotonic()
             self.placed = self.customer.call("POST", "/orders")
             if self.placed.status != 202:
                 raise RuntimeError(
                     f"POST /orders: {self.placed.status} {self.placed.error or self.placed.body}"
                 )
             self._step("PLACED")
-            order = f"/orders/{self.placed.body['orderId']}"
+            order_id, version = str(self.placed.body["orderId"]), self.placed.body["version"]
+            first = self.feed.first(order_id, sent, lambda o: o["version"] >= version, ORDER_TIMEOUT)
+            if first is not None:
+                self.pushed_seconds = first[0] - sent
+            order = f"/orders/{order_id}"
             self._until(order, "WAITING_FOR_CUSTOMER")
             self._act(self.customer, "PUT", order, {"drink": "Latte", "modifiers": ["Oat milk"]})
             self._until(order, "WAITING_FOR_BARISTA")
@@ -201,19 +306,27 @@ class OrderLife:
                 return
             if reply.status != 409 or time.monotonic() > deadline:  # 409: not ready yet, retry
                 raise RuntimeError(f"{method} {path}: {reply.status} {reply.error or reply.body}")
-            time.sleep(POLL_SECONDS)
+            time.sleep(RETRY_SECONDS)
 
     def _until(self, path: str, state: str) -> None:
+        """Wait for the order's state on the push channel; after FALLBACK_SECONDS of silence, read it."""
+        order_id = path.rsplit("/", 1)[-1]
         deadline = time.monotonic() + ORDER_TIMEOUT
         while time.monotonic() < deadline:
-            reply = self.customer.call("GET", path)
-            current = reply.body.get("state") if reply.status == 200 and reply.body else None
+            pushed = self.feed.first(
+                order_id, 0, lambda o: o["state"] in (state, *TERMINAL), FALLBACK_SECONDS
+            )
+            if pushed is not None:
+                current = pushed[1]["state"]
+            else:
+                self.fallback_reads += 1
+                reply = self.customer.call("GET", path)
+                current = reply.body.get("state") if reply.status == 200 and reply.body else None
             if current == state:
                 self._step(state)
                 return
             if current in TERMINAL:
                 raise RuntimeError(f"{path} ended {current} waiting for {state}")
-            time.sleep(POLL_SECONDS)
         raise TimeoutError(f"{path}: no {state} after {ORDER_TIMEOUT} s")
 
 
@@ -235,15 +348,19 @@ def percentile(values: list[float], share: float) -> float:
 
 def latency_row(name: str, replies: list[Reply], expected: int) -> list[Any]:
     """A table row: count, p50/p95/max seconds, errors (any other status, or a connection error)."""
-    seconds = [reply.seconds for reply in replies]
-    errors = [reply for reply in replies if reply.status != expected]
+    errors = sum(1 for reply in replies if reply.status != expected)
+    return seconds_row(name, [reply.seconds for reply in replies], errors)
+
+
+def seconds_row(name: str, seconds: list[float], errors: int) -> list[Any]:
+    """A table row: count, p50/p95/max of the seconds, errors."""
     return [
         name,
-        len(replies),
+        len(seconds),
         f"{percentile(seconds, 0.5):.2f}",
         f"{percentile(seconds, 0.95):.2f}",
         f"{max(seconds, default=0):.2f}",
-        len(errors),
+        errors,
     ]
 
 
@@ -267,17 +384,25 @@ def profile_summary(raw: Path, top: int = 12) -> tuple[list[tuple[str, float]], 
     """
     by_process: Counter[str] = Counter()
     by_function: Counter[str] = Counter()
-    for line in raw.read_text(errors="replace").split("\nprocess "):
+    for line in raw.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
-        if not stack or not count.strip().isdigit():
+        if not stack or not count.isdigit():
             continue
+        # `process PID:"command line"` of the stack, then of each child down to the sampled one, then
+        # that process's frames (outermost first)
         frames = stack.split(";")
-        kind = (
-            "API workers" if any("spawn_main" in frame for frame in frames[:2]) else "stack (moto, handlers)"
-        )
-        function = frames[-1].strip()
+        processes = [frame for frame in frames if frame.startswith("process ")]
+        own_frames = frames[len(processes) :]
+        sampled = processes[-1] if processes else ""
+        if "local.server" in sampled:
+            kind = "moto server"
+        elif "multiprocessing" in sampled or "spawn_main" in sampled:
+            kind = "function workers"
+        else:
+            kind = "stack (dispatcher, API, push)"
         by_process[kind] += int(count)
-        by_function[f"{kind.split(maxsplit=1)[0]}: {function}"] += int(count)
+        innermost = own_frames[-1].strip() if own_frames else "(native code)"
+        by_function[f"{kind.split(maxsplit=1)[0]}: {innermost}"] += int(count)
     total = sum(by_process.values()) or 1
     return (
         [(name, samples / total) for name, samples in by_process.most_common()],
@@ -292,17 +417,29 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=60, help="customers placing an order at once")
     parser.add_argument("--clients", type=int, default=200, help="clients connecting at once")
     parser.add_argument("--in-flight", type=int, default=20, help="orders moving before and during the rush")
-    parser.add_argument("--time-scale", type=float, default=0.2, help="workflow waits: 300 s -> 60 s")
+    parser.add_argument(
+        "--time-scale", type=float, default=1.0, help="workflow waits (1: AWS's, 300 s for the customer)"
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy the stack during the rush")
     parser.add_argument("--api-workers", type=int, default=4, help="make local's API worker processes")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()
     barista = Client(0, token("rush-barista", "barista"))
+    regulars = [Client(0, token(f"regular-{n}")) for n in range(args.in_flight)]
+    rushing = [Client(0, token(f"rush-{n}")) for n in range(args.customers)]
+    screens = [token("rush-board", "barista"), token("rush-display", "display")]
     with (
         tempfile.TemporaryDirectory() as scratch,
         Stack.running(args.time_scale, Path(scratch), args.api_workers) as stack,
     ):
-        barista.port = stack.api_port
+        for client in (barista, *regulars, *rushing):
+            client.port = stack.api_port
+        # Every phone and screen connects to the push channel first, all at once, as they would open.
+        feed = PushFeed(stack.push_url)
+        connect_started = time.monotonic()
+        feed.connect(screens + [client.token for client in (*regulars, *rushing)])
+        connect_seconds = time.monotonic() - connect_started
         capacity = args.customers + 2 * args.in_flight + 10
         configured = barista.call("PUT", "/config", {"isOpen": True, "maxInFlight": capacity})
         if configured.status != 200:
@@ -313,9 +450,8 @@ def main() -> None:
         in_flight: list[OrderLife] = []
 
         def keep_ordering(number: int) -> None:
-            customer = Client(stack.api_port, token(f"regular-{number}"))
             while not rush_over.is_set():
-                life = OrderLife(customer, barista)
+                life = OrderLife(regulars[number], barista, feed)
                 in_flight.append(life)
                 life.run()
 
@@ -329,7 +465,7 @@ def main() -> None:
         # 2. The rush.
         cpu_before = stack.cpu_seconds()
         barrier = threading.Barrier(args.customers)
-        rush = [OrderLife(Client(stack.api_port, token(f"rush-{n}")), barista) for n in range(args.customers)]
+        rush = [OrderLife(customer, barista, feed) for customer in rushing]
         threads = [threading.Thread(target=life.run, args=(barrier,), daemon=True) for life in rush]
         spy_out = Path(scratch) / "rush.spy"
         spy = _profile(stack.process.pid, 20, spy_out) if args.profile else None
@@ -363,6 +499,8 @@ def main() -> None:
             thread.start()
         for thread in crowd_threads:
             thread.join()
+        feed.close()
+    load_after = os.getloadavg()
 
     # Figures.
     placed = [life.placed for life in rush if life.placed is not None]
@@ -377,15 +515,23 @@ def main() -> None:
     completed_in_window = [life for life in completed if life.steps[-1][0] >= rush_started]
     failed = [life.error for life in rush + in_flight if life.error]
     post_p95 = percentile([reply.seconds for reply in placed], 0.95)
+    pushed = [life.pushed_seconds for life in rush if life.pushed_seconds is not None]
+    not_pushed = sum(1 for life in rush if life.placed is not None and life.placed.status == 202) - len(
+        pushed
+    )
+    fallback_reads = sum(life.fallback_reads for life in rush + in_flight)
 
     headers = ["requests", "n", "p50 s", "p95 s", "max s", "errors"]
     rows = [
         latency_row(f"POST /orders, {args.customers} customers in the same instant", placed, 202),
+        seconds_row("  -> its message at the customer's socket (push)", pushed, not_pushed),
         latency_row(f"GET /config, {args.clients} clients at once", crowd, 200),
     ]
     print(
         f"Rush hour on make local (time scale {args.time_scale}; {args.in_flight} orders kept in flight; "
-        f"{args.api_workers} API worker processes)"
+        f"{args.api_workers} API worker processes; {len(feed.connections)} push connections, opened at "
+        f"once in {connect_seconds:.1f} s; load average {load_before[0]:.1f} before, {load_after[0]:.1f} "
+        f"after, {os.cpu_count()} CPUs)"
     )
     print(table(headers, rows))
     cpu_per_order = cpu_used / len(completed_in_window) if completed_in_window else None
@@ -396,7 +542,8 @@ def main() -> None:
     print(
         f"Orders in flight during the rush ({rush_answered - rush_started:.1f} s until every POST was "
         f"answered): {len(steps_in_rush)} steps taken; longest pause of one order "
-        f"{max(pauses, default=0):.1f} s (polling every {POLL_SECONDS} s)."
+        f"{max(pauses, default=0):.1f} s; fallback reads (no message for {FALLBACK_SECONDS:.0f} s): "
+        f"{fallback_reads}."
     )
     print(
         f"Stack CPU from the rush until its orders completed: {cpu_used:.1f} s for "
@@ -404,8 +551,11 @@ def main() -> None:
         + (f" = {cpu_per_order:.3f} s per order." if cpu_per_order else ".")
     )
     print(f"Orders that did not complete: {len(failed)}" + (f" (first: {failed[0]})" if failed else ""))
-    print("Order-to-screen push latency: not measured (the local stack has no push server yet, issue 10).")
-    print(f"Errors: rush {_errors(placed, 202) or 'none'}; crowd {_errors(crowd, 200) or 'none'}")
+    print(
+        f"Errors: rush {_errors(placed, 202) or 'none'}; crowd {_errors(crowd, 200) or 'none'}; "
+        f"push connections refused {len(feed.connect_errors)}"
+        + (f" (first: {feed.connect_errors[0]})" if feed.connect_errors else "")
+    )
     by_process, by_function = profile
     if by_process:
         print("\nWhere the stack's CPU went during the rush (py-spy samples of running threads)")
@@ -423,7 +573,15 @@ def main() -> None:
             "api_workers": args.api_workers,
             "post_orders_seconds": sorted(reply.seconds for reply in placed),
             "post_orders": dict(zip(headers[1:], rows[0][1:], strict=True)),
-            "crowd": dict(zip(headers[1:], rows[1][1:], strict=True)),
+            "push_latency": dict(zip(headers[1:], rows[1][1:], strict=True)),
+            "push_latency_seconds": sorted(pushed),
+            "push_connections": len(feed.connections),
+            "push_connect_seconds": connect_seconds,
+            "push_connect_errors": feed.connect_errors,
+            "fallback_reads": fallback_reads,
+            "crowd": dict(zip(headers[1:], rows[2][1:], strict=True)),
+            "load_average_before": load_before,
+            "load_average_after": load_after,
             "target_p95_seconds": TARGET_P95_SECONDS,
             "rush_errors": _errors(placed, 202),
             "crowd_errors": _errors(crowd, 200),
@@ -433,7 +591,6 @@ def main() -> None:
             "completed_orders": len(completed_in_window),
             "stack_cpu_seconds_per_order": cpu_per_order,
             "orders_not_completed": failed,
-            "push_latency": "not measured: no push server in the local stack yet (issue 10)",
             "profile_by_process": dict(by_process),
             "profile_top_functions": dict(by_function),
         },

@@ -353,6 +353,8 @@ class LocalApi:
         self._access_log = access_log
         self._log_lock = threading.Lock()
         self.site = site
+        self.in_flight = 0  # requests being answered now (the dispatcher yields to a burst of them)
+        self._in_flight_lock = threading.Lock()
 
     # ------------------------------------------------------------------------------ the core
     def handle(
@@ -485,7 +487,15 @@ def _handler_class(api: LocalApi) -> type[BaseHTTPRequestHandler]:
             started = time.monotonic()
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length > 0 else b""
-            response = api.handle(self.command, self.path, self.headers.items(), body, self.client_address[0])
+            with api._in_flight_lock:
+                api.in_flight += 1
+            try:
+                response = api.handle(
+                    self.command, self.path, self.headers.items(), body, self.client_address[0]
+                )
+            finally:
+                with api._in_flight_lock:
+                    api.in_flight -= 1
             self.send_response(response.status)
             names = {name.lower() for name, _ in response.headers}
             for name, value in response.headers:

@@ -2,9 +2,12 @@
 
     python -m local.cli [--port 4566] [--api-port 3000] [--time-scale 1]
 
-One process runs a patched moto server (local/server.py) with the application provisioned from
-template.yaml (local/engine.py), the event dispatcher (rules -> handlers / StartExecution) and the
-HTTP API (local/api_server.py). It prints the endpoints, the state machine's ARN and a line
+It runs a patched moto server (local/server.py, in a child process of its own) with the application
+provisioned from template.yaml (local/engine.py), the event dispatcher (rules -> handlers /
+StartExecution), the HTTP API (local/api_server.py) and the push channel (local/push); the functions
+run in worker processes (local/workers). `--api-workers 0` keeps all of it in this one process.
+
+It prints the endpoints, the state machine's ARN and a line
 `Ready in X.XXs`, then logs, one short line each, every event delivery, every state an execution
 enters, every API request and every line a handler logs, until Ctrl-C (SIGINT) or SIGTERM stops it
 cleanly (exit 0).
@@ -22,6 +25,7 @@ _STARTED = time.monotonic()
 
 import argparse  # noqa: E402  (after the clock on purpose)
 import copy  # noqa: E402
+import functools  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
@@ -46,6 +50,7 @@ if TYPE_CHECKING:
 
     from local.engine import LocalEngine
     from local.push.server import LocalPush
+    from local.server import MotoProcess
     from local.workers import FunctionWorkers
 
 DEFAULT_HOST = "127.0.0.1"
@@ -54,6 +59,9 @@ DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 REGION = "us-east-1"
 READY_PREFIX = "Ready in "  # the line scripts and tests wait for
 DEFAULT_API_WORKERS = 4  # processes serving API requests side by side (local/workers)
+# Worker processes per function that the rules deliver events to, when the API has workers: event
+# deliveries then run side by side, on both cores, beside moto's process.
+HANDLER_WORKERS = 2
 
 
 class PortInUse(RuntimeError):
@@ -68,9 +76,10 @@ class LocalStack:
     endpoint_url: str
     engine: LocalEngine
     api: LocalApi | None
-    moto: ThreadedMotoServer
+    moto: ThreadedMotoServer | MotoProcess
     api_workers: FunctionWorkers | None = None
     push: LocalPush | None = None
+    handler_workers: FunctionWorkers | None = None
     # moto's process-wide Step Functions config before this stack's server turned ASL execution on
     # (restored at close)
     sfn_config_before: dict[str, Any] = field(default_factory=dict)
@@ -94,6 +103,8 @@ class LocalStack:
         push_log: Callable[[str], None] | None = None,
         idp: LocalIdp | None = None,
         api_workers: int = DEFAULT_API_WORKERS,
+        moto_process: bool | None = None,
+        handler_workers: int | None = None,
     ) -> LocalStack:
         """Start everything (port 0: any free port); the API only if the template declares HttpApi routes,
         the push channel only if it declares WebSocket routes.
@@ -102,14 +113,18 @@ class LocalStack:
         `api_log` receives the API's access-log lines (default: the API server's own, on stderr);
         `push_log` the push server's connection lines (default: none);
         `idp` signs and checks the tokens (default: the key in .local/jwt that `make token` uses);
-        `api_workers` processes run the API's functions side by side (local/workers; 0: in this process,
-        one request at a time).
+        `api_workers` processes run the API's functions side by side (local/workers); 0: in this process,
+        one invocation at a time;
+        `handler_workers` processes each function the rules deliver events to (default: HANDLER_WORKERS
+        when `api_workers` > 0, else 0: in this process, where a test's call recorder sees their calls);
+        `moto_process`: moto runs in a child process of its own (local/server.py, MotoProcess), so it has
+        a core to itself (default: when `api_workers` > 0; with 0 everything stays in this process,
+        where the engine's fault injection reaches the workflow's calls too).
         """
-        from moto.core.config import default_user_config
-
         from local.engine import LocalEngine
+        from local.push.relay import install_in_worker
         from local.push.server import LocalPush, websocket_routes
-        from local.server import start_server
+        from local.server import MotoProcess, start_server
         from local.template import Template
         from local.workers import FunctionWorkers
 
@@ -121,10 +136,19 @@ class LocalStack:
             _require_free_port(host, needed)
         idp = idp or LocalIdp()
         push = LocalPush(idp, host=host, port=push_port, log_line=push_log) if wants_push else None
-        sfn_config_before: dict[str, Any] = copy.deepcopy(dict(default_user_config.get("stepfunctions", {})))
-        moto, endpoint_url = start_server(port, host)
+        sfn_config_before: dict[str, Any] = {}
+        moto: ThreadedMotoServer | MotoProcess
+        if api_workers > 0 if moto_process is None else moto_process:
+            moto = MotoProcess.start(port, host)
+            endpoint_url = moto.endpoint_url
+        else:
+            from moto.core.config import default_user_config
+
+            sfn_config_before = copy.deepcopy(dict(default_user_config.get("stepfunctions", {})))
+            moto, endpoint_url = start_server(port, host)
         engine: LocalEngine | None = None
         workers: FunctionWorkers | None = None
+        handlers: FunctionWorkers | None = None
         try:
             engine = LocalEngine.provision(
                 template,
@@ -132,35 +156,58 @@ class LocalStack:
                 endpoint_url=endpoint_url,
                 function_env=push.function_env if push is not None else None,
             )
+            # Functions in worker processes reach the push server here without HTTP (local/push/relay.py).
+            worker_setup = None if push is None else functools.partial(install_in_worker, push.relay.address)
+            routes = api_definition(engine.template).routes
+            api_functions = {route.function for route in routes}
+            if handler_workers is None:
+                handler_workers = HANDLER_WORKERS if api_workers > 0 else 0
+            if handler_workers > 0:
+                # The rules' targets; the push routes' functions stay here (a handshake waits for them).
+                targets = {r.target for r in engine.provisioned.routes if r.target_kind == "function"}
+                handlers = FunctionWorkers(engine, targets, workers=handler_workers, setup=worker_setup)
+                engine.invoker = handlers.invoke
+                engine.dispatcher.concurrency = handler_workers
             engine.dispatcher.start()
             api: LocalApi | None = None
             site = WebSite(idp, time_scale=time_scale)  # the screens, served beside the API
-            routes = api_definition(engine.template).routes
             if routes:
                 if api_workers > 0:
-                    api_functions = {route.function for route in routes}
-                    workers = FunctionWorkers(engine, api_functions, workers=api_workers)
+                    workers = FunctionWorkers(engine, api_functions, workers=api_workers, setup=worker_setup)
                 api = _Api(workers or engine, host=host, port=api_port, idp=idp, log_line=api_log, site=site)
                 api.start()
+                if workers is not None:  # a burst: more requests than workers to answer them
+                    engine.dispatcher.busy = lambda api=api: api.in_flight > api_workers
             if push is not None:
                 push.start(engine)
                 site.push_url = push.url  # the screens' pushUrl (runtime-config.json)
+            if handlers is not None:  # last: their cold starts need not hold up the stack's start
+                handlers.warm()
         except BaseException:  # a half-started stack must not keep threads, processes or the port
             if push is not None:
                 push.stop()
-            if workers is not None:
-                workers.close()
+            for pool in (workers, handlers):
+                if pool is not None:
+                    pool.close()
             if engine is not None:
                 engine.close()
             moto.stop()
             raise
-        return cls(endpoint_url, engine, api, moto, workers, push, sfn_config_before)
+        return cls(
+            endpoint_url,
+            engine,
+            api,
+            moto,
+            api_workers=workers,
+            push=push,
+            handler_workers=handlers,
+            sfn_config_before=sfn_config_before,
+        )
 
     def close(self) -> None:
         """Stop the push channel, the API and its workers, the dispatcher and every running execution,
         then moto."""
-        from moto.core.config import default_user_config
-        from moto.moto_api._internal import moto_api_backend
+        from local.server import MotoProcess
 
         try:
             if self.push is not None:
@@ -169,14 +216,20 @@ class LocalStack:
                 self.api.stop()
             if self.api_workers is not None:
                 self.api_workers.close()
-            self.engine.close()
+            self.engine.close()  # the dispatcher first: then no delivery is waiting on a handler worker
+            if self.handler_workers is not None:
+                self.handler_workers.close()
         finally:
             self.moto.stop()
-            # The server ran in this process, and moto's accounts and config are process-wide: a later
-            # stack or mock_aws here would find these tables (or ASL execution on). Forget them, as a
-            # fresh process would.
-            moto_api_backend.reset()
-            default_user_config["stepfunctions"] = copy.deepcopy(self.sfn_config_before)  # type: ignore[typeddict-item]
+            if not isinstance(self.moto, MotoProcess):
+                from moto.core.config import default_user_config
+                from moto.moto_api._internal import moto_api_backend
+
+                # The server ran in this process, and moto's accounts and config are process-wide: a
+                # later stack or mock_aws here would find these tables (or ASL execution on). Forget
+                # them, as a fresh process would.
+                moto_api_backend.reset()
+                default_user_config["stepfunctions"] = copy.deepcopy(self.sfn_config_before)  # type: ignore[typeddict-item]
 
     def __enter__(self) -> LocalStack:
         return self
@@ -296,15 +349,26 @@ class _Watched:
     order_id: str
     events_printed: int = 0
     done: bool = False
+    read_at: float = 0.0  # when its history was last read (time.monotonic())
+
+
+# Reading a history is the activity log's one large cost (~25 ms of the stack's CPU with moto's
+# serializer): with 100 orders in flight, reading each one every poll took a third of the stack's CPU
+# and slowed the rush it reports on. Running executions' histories are read round-robin, least
+# recently read first, within this share of the log's time; the lines then lag under a burst (each
+# is stamped with the time its state was entered, not when it was printed). An execution that ended
+# is always read to its end at once.
+HISTORY_SHARE = 0.15
+LIST_PAGE = 100
 
 
 @dataclass
 class ActivityLog:
     """Polls the engine and prints each delivery and each state entered (one line each).
 
-    Polling, not hooks: it reads what any client could read (the dispatcher's delivery record and
-    GetExecutionHistory), so it changes nothing in moto and costs one history call per running
-    execution per poll.
+    Polling, not hooks: it reads what any client could read (the dispatcher's delivery record,
+    ListExecutions and GetExecutionHistory), so it changes nothing in moto; its cost is bounded (see
+    HISTORY_SHARE), not one history call per running execution per poll.
     """
 
     engine: LocalEngine
@@ -331,18 +395,19 @@ class ActivityLog:
     def _run(self) -> None:
         while not self._stop.wait(self.poll_interval):
             self._poll_reporting_errors()
-        self._poll_reporting_errors()  # a last one, so nothing that happened is left unprinted
+        self._poll_reporting_errors(last=True)  # so nothing that happened is left unprinted
 
-    def _poll_reporting_errors(self) -> None:
+    def _poll_reporting_errors(self, last: bool = False) -> None:
         try:
-            self.poll()
+            self.poll(None if last else self.poll_interval * HISTORY_SHARE)
         except Exception as error:  # e.g. a request failing at shutdown: say so, keep going
             self.console.line("error", f"activity log: {type(error).__name__}: {error}")
 
-    def poll(self) -> None:
-        """Print what happened since the previous poll."""
+    def poll(self, budget_seconds: float | None = None) -> None:
+        """Print what happened since the previous poll; running executions' histories are read for at
+        most `budget_seconds` (None: all of them)."""
         self._print_deliveries()
-        self._print_states()
+        self._print_states(budget_seconds)
 
     def _print_deliveries(self) -> None:
         dispatcher = self.engine.dispatcher
@@ -357,29 +422,59 @@ class ActivityLog:
             self.console.line("error", f"dispatcher: {error}")
         self._errors_printed += len(errors)
 
-    def _print_states(self) -> None:
-        for execution in reversed(self.engine.executions()):  # oldest first
-            arn = execution["executionArn"]
-            watched = self._executions.get(arn)
-            if watched is None:
-                watched = self._executions[arn] = _Watched(order_id=execution.get("name", arn))
-            if watched.done:
-                continue
-            status = execution["status"]  # read before the history: the history is then at least as new
-            history = self.engine.history(arn)
-            for event in history[watched.events_printed :]:
-                if event["type"] == "ExecutionStarted":
-                    watched.order_id = _order_id(event, default=watched.order_id)
-                entered = event.get("stateEnteredEventDetails")
-                if entered:  # stamped with the time the state was entered, not the time of this poll
-                    self.console.line("state", f"{watched.order_id} {entered['name']}", at=event["timestamp"])
-            watched.events_printed = len(history)
-            if status != "RUNNING":
-                took = (execution["stopDate"] - execution["startDate"]).total_seconds()
-                self.console.line(
-                    "state", f"{watched.order_id} execution {status} ({took:.1f} s)", at=execution["stopDate"]
-                )
-                watched.done = True
+    def _print_states(self, budget_seconds: float | None) -> None:
+        sfn = self.engine.clients["stepfunctions"]
+        arn = self.engine.state_machine_arn
+        # New executions (newest first, so only the pages down to the first one already known)...
+        new: list[dict[str, Any]] = []
+        for page in sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=arn, PaginationConfig={"PageSize": LIST_PAGE}
+        ):
+            fresh = [e for e in page["executions"] if e["executionArn"] not in self._executions]
+            new += fresh
+            if len(fresh) < len(page["executions"]):
+                break
+        for execution in reversed(new):  # oldest first
+            self._executions[execution["executionArn"]] = _Watched(order_id=execution.get("name", ""))
+        # ...and which of the known ones still run: the others ended, and are read to their end now.
+        running = {
+            execution["executionArn"]
+            for page in sfn.get_paginator("list_executions").paginate(
+                stateMachineArn=arn, statusFilter="RUNNING"
+            )
+            for execution in page["executions"]
+        }
+        for execution_arn, watched in list(self._executions.items()):
+            if not watched.done and execution_arn not in running:
+                self._print_execution(execution_arn, watched, ended=True)
+        started = time.monotonic()
+        for execution_arn, watched in sorted(
+            ((a, w) for a, w in self._executions.items() if not w.done), key=lambda item: item[1].read_at
+        ):
+            if budget_seconds is not None and time.monotonic() - started > budget_seconds:
+                break
+            self._print_execution(execution_arn, watched, ended=False)
+
+    def _print_execution(self, execution_arn: str, watched: _Watched, *, ended: bool) -> None:
+        # An ended execution's description is read before its history: the history is then complete.
+        sfn = self.engine.clients["stepfunctions"]
+        execution = sfn.describe_execution(executionArn=execution_arn) if ended else None
+        history = self.engine.history(execution_arn)
+        watched.read_at = time.monotonic()
+        for event in history[watched.events_printed :]:
+            if event["type"] == "ExecutionStarted":
+                watched.order_id = _order_id(event, default=watched.order_id)
+            entered = event.get("stateEnteredEventDetails")
+            if entered:  # stamped with the time the state was entered, not the time of this poll
+                self.console.line("state", f"{watched.order_id} {entered['name']}", at=event["timestamp"])
+        watched.events_printed = len(history)
+        if execution is not None and execution["status"] != "RUNNING":
+            status = execution["status"]
+            took = (execution["stopDate"] - execution["startDate"]).total_seconds()
+            self.console.line(
+                "state", f"{watched.order_id} execution {status} ({took:.1f} s)", at=execution["stopDate"]
+            )
+            watched.done = True
 
 
 def _order_id(started_event: dict[str, Any], default: str) -> str:

@@ -13,6 +13,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,10 @@ Deliver = Callable[[Route, Any], Any]
 # no idle polling, no polling delay. stop() wakes them with this body, which is never an event.
 LONG_POLL_SECONDS = 1
 WAKE_UP = "local-dispatcher: wake up"
+# While `busy()` says the foreground is under a burst (API requests waiting for a worker), a delivery
+# waits for it to pass, this long at most: the requests get the CPU first, no event waits for long.
+MAX_DEFER_SECONDS = 2.0
+DEFER_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -61,12 +66,17 @@ class Dispatcher:
         capture_queue_url: str,
         deliver: Deliver,
         poll_interval: float = 0.05,
+        concurrency: int = 1,
     ) -> None:
+        """`concurrency`: deliveries of one route in progress at once (Lambda runs an event's
+        invocations side by side; 1 when the functions run in this process, one at a time anyway)."""
         self._sqs = sqs
         self._routes = list(routes)
         self._capture_queue_url = capture_queue_url
         self._deliver = deliver
         self._poll_interval = poll_interval
+        self.concurrency = concurrency
+        self.busy: Callable[[], bool] | None = None  # see MAX_DEFER_SECONDS
         # One batch per queue handled at a time (by its background thread or a test's drain). Receiving
         # needs no lock: SQS hands each message to one receiver.
         self._capture_lock = threading.Lock()
@@ -198,8 +208,8 @@ class Dispatcher:
         return len(messages)
 
     def _serve(self, route: Route, messages: list[dict[str, Any]]) -> int:
-        delivered = []
-        for message in messages:
+        def serve_one(message: dict[str, Any]) -> bool:
+            self._yield_to_foreground()
             event = json.loads(message["Body"])
             attempt = int(message["Attributes"]["ApproximateReceiveCount"])
             self.started.append((route.rule_name, route.target, str(event.get("id", ""))))
@@ -207,11 +217,24 @@ class Dispatcher:
                 self._deliver(route, _target_input(route, event))
             except Exception as error:
                 self._failed(route, message, event, attempt, error)
-            else:
-                self._record(route, event, attempt, "ok")
-                delivered.append(message)
-        self._delete(route.queue_url, delivered)
+                return False
+            self._record(route, event, attempt, "ok")
+            return True
+
+        if self.concurrency > 1 and len(messages) > 1:
+            with ThreadPoolExecutor(min(self.concurrency, len(messages))) as pool:
+                served = list(pool.map(serve_one, messages))
+        else:
+            served = [serve_one(message) for message in messages]
+        self._delete(route.queue_url, [m for m, ok in zip(messages, served, strict=True) if ok])
         return len(messages)
+
+    def _yield_to_foreground(self) -> None:
+        if self.busy is None:
+            return
+        deadline = time.monotonic() + MAX_DEFER_SECONDS
+        while self.busy() and time.monotonic() < deadline and not self._stopping.is_set():
+            time.sleep(DEFER_POLL_SECONDS)
 
     def _delete(self, queue_url: str, messages: list[dict[str, Any]]) -> None:
         # One request per batch: these SQS calls were a tenth of the engine's AWS calls. A crash before

@@ -26,11 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
-from moto import mock_aws
-from moto.core.config import default_user_config
-from moto.core.models import botocore_stubber
 
-from local import moto_patches
 from local.dispatch import DeadLetter, Delivery, Dispatcher
 from local.lambdas import LocalFunction
 from local.provision import Provisioned, Route, provision
@@ -84,6 +80,9 @@ class LocalEngine:
         self._execution_namer = execution_namer
         tag = uuid.uuid4().hex[:8]  # each engine gets its own handler modules (cold starts)
         self.functions = {lid: LocalFunction(spec, tag) for lid, spec in provisioned.functions.items()}
+        # What runs the functions that events are delivered to: this process (one at a time), unless a
+        # stack hands them to worker processes (local/workers: `invoke(logical_id, event)`).
+        self.invoker: Callable[[str, Any], Any] = self.invoke
         self.dispatcher = Dispatcher(
             clients["sqs"], provisioned.routes, provisioned.capture_queue_url, self._deliver
         )
@@ -111,8 +110,10 @@ class LocalEngine:
         `function_env` is added to every function's environment (over the template's), e.g. the local
         push server's endpoints (local/push/server.py, LocalPush.function_env).
         """
-        moto_patches.apply()  # in-process moto (mock_aws or a ThreadedMotoServer in this process)
-        if endpoint_url is None:
+        if endpoint_url is None:  # (a server applies the patches itself: local/server.py)
+            from local import moto_patches
+
+            moto_patches.apply()
             _require_in_process_mock()
         else:
             _configure_server(endpoint_url)
@@ -286,6 +287,8 @@ class LocalEngine:
         **options: Any,
     ) -> Iterator[LocalEngine]:
         """mock_aws + provision + (dispatcher thread) for the duration of a with block, then close()."""
+        from moto import mock_aws
+
         with mock_aws(config=MOCK_CONFIG):
             engine = cls.provision(template_path, time_scale, **options)
             try:
@@ -319,7 +322,7 @@ class LocalEngine:
     # ------------------------------------------------------------------------------- private
     def _deliver(self, route: Route, payload: Any) -> None:
         if route.target_kind == "function":
-            self.functions[route.target].invoke(payload)
+            self.invoker(route.target, payload)
         else:
             self.clients["stepfunctions"].start_execution(
                 stateMachineArn=route.target_arn,
@@ -359,6 +362,9 @@ def _find_key(node: Any, key: str) -> str | None:
 
 def _require_in_process_mock() -> None:
     # Refuse to provision against real AWS: in-process means inside mock_aws with ASL execution on.
+    from moto.core.config import default_user_config
+    from moto.core.models import botocore_stubber
+
     if not botocore_stubber.enabled:
         raise RuntimeError(
             "LocalEngine.provision() without endpoint_url must run inside mock_aws(config=MOCK_CONFIG)"

@@ -273,9 +273,14 @@ def _patch_asl_task_clients_reused() -> Callable[[], None]:
             # variables in and out of it (local/lambdas.py): a key removed mid-copy is a KeyError
             # that fails the task (States.Runtime). Create clients only between invocations.
             with ENVIRONMENT_LOCK:
-                client = original(region, service, state_credentials)
-            with lock:
-                client = cache.setdefault(key, client)
+                # Looked up again: a burst of executions all miss at first, and each would create
+                # its own client (~30 ms of CPU) while the first one is being made.
+                with lock:
+                    client = cache.get(key)
+                if client is None:
+                    client = original(region, service, state_credentials)
+                    with lock:
+                        cache[key] = client
         return client
 
     # Every task module imported the function by name: replace each module's reference.
@@ -395,6 +400,47 @@ def _patch_kms_symmetric_key_without_rsa() -> Callable[[], None]:
     return _replace(kms_models, "generate_private_key", generate_private_key)
 
 
+def _patch_response_methods_listed_once() -> Callable[[], None]:
+    # Every request to moto lists its response class's methods with inspect.getmembers (to tell an
+    # implemented action from a missing one): a walk over some 200 attributes per request, about a
+    # tenth of a DynamoDB GetItem's cost. A class's method names do not change while it serves (the
+    # patches here replace methods, never add or remove names): list them once per class.
+    from moto.core import responses
+
+    original = responses.__dict__["method_names_from_class"]
+    cache: dict[type, frozenset[str]] = {}
+
+    def method_names_from_class(clazz: Any) -> frozenset[str]:
+        names = cache.get(clazz)
+        if names is None:
+            names = cache.setdefault(clazz, frozenset(original(clazz)))
+        return names
+
+    return _replace(responses, "method_names_from_class", method_names_from_class)
+
+
+def _patch_server_backend_lookup_once() -> Callable[[], None]:
+    # moto's server finds the service of every request by host: it lists moto's package directory
+    # (a stat per service, ~200) and then tries every service's URL patterns, all under one lock that
+    # every request thread takes. The answer depends on the host alone: find it once per host.
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.get_backend_for_host
+    cache: dict[str, Any] = {}  # every instance has the same patterns (moto's backend index)
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        if host is None:
+            return None
+        backend = cache.get(host)
+        if backend is None:
+            backend = original(self, host)
+            if backend is not None:
+                cache[host] = backend
+        return backend
+
+    return _replace(DomainDispatcherApplication, "get_backend_for_host", get_backend_for_host)
+
+
 PATCHES: dict[str, Callable[[], Callable[[], None]]] = {
     "start_time_iso": _patch_start_time_iso,
     "callback_before_heartbeat": _patch_callback_before_heartbeat,
@@ -411,6 +457,8 @@ PATCHES: dict[str, Callable[[], Callable[[], None]]] = {
     "sqs_message_clock": _patch_sqs_message_clock,
     "kms_symmetric_key_without_rsa": _patch_kms_symmetric_key_without_rsa,
     "dynamodb_attribute_values_direct": _patch_dynamodb_attribute_values_direct,
+    "response_methods_listed_once": _patch_response_methods_listed_once,
+    "server_backend_lookup_once": _patch_server_backend_lookup_once,
 }
 
 

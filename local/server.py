@@ -5,6 +5,10 @@
 Then `LocalEngine.provision(endpoint_url="http://127.0.0.1:5000")`. The patches in
 local/moto_patches.py must live in the server's process (that is where moto runs the ASL), which is
 why a plain `moto_server` is not enough.
+
+`MotoProcess.start()` runs it as a child process (what `make local` does): moto, its Step Functions
+executions and the DynamoDB lock then have a core of their own, beside the dispatcher, the handlers and
+the push channel in the stack's process.
 """
 
 from __future__ import annotations
@@ -12,16 +16,25 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from moto.core.config import default_user_config
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-
-from local import moto_patches
+if TYPE_CHECKING:  # moto is imported where it runs: a stack whose moto is a child process needs none
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 
 def start_server(port: int = 0, host: str = "127.0.0.1") -> tuple[ThreadedMotoServer, str]:
     """Start a patched moto server in a thread of this process; return it and its endpoint URL."""
+    from moto.core.config import default_user_config
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+    from local import moto_patches
+
     moto_patches.apply()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not one log line per request
     default_user_config["stepfunctions"] = {"execute_state_machine": True}
@@ -33,18 +46,88 @@ def start_server(port: int = 0, host: str = "127.0.0.1") -> tuple[ThreadedMotoSe
     return server, f"http://{bound_host}:{bound_port}"
 
 
+READY_PREFIX = "patched moto server on "
+STARTUP_TIMEOUT_SECONDS = 120.0  # importing moto on a busy 2-CPU machine
+
+
+class MotoProcess:
+    """`python -m local.server` as a child process: `stop()` it like a ThreadedMotoServer."""
+
+    def __init__(self, process: subprocess.Popen[str], endpoint_url: str) -> None:
+        self.process = process
+        self.endpoint_url = endpoint_url
+
+    @classmethod
+    def start(cls, port: int = 0, host: str = "127.0.0.1") -> MotoProcess:
+        """Start the server and wait for its endpoint (port 0: any free port)."""
+        command = [sys.executable, "-m", "local.server", "--host", host, "--port", str(port), "--child"]
+        root = Path(__file__).resolve().parent.parent
+        process = subprocess.Popen(
+            command,
+            cwd=root,
+            stdin=subprocess.PIPE,  # closed when this process ends, however it ends: the child then stops
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        assert process.stdout is not None
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        seen: list[str] = []
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:  # it exited
+                break
+            if line.startswith(READY_PREFIX):
+                endpoint = line.removeprefix(READY_PREFIX).split()[0]
+                # Keep reading what it prints (warnings), so a full pipe never blocks it.
+                threading.Thread(target=process.stdout.read, name="local-moto-output", daemon=True).start()
+                return cls(process, endpoint)
+            seen.append(line)
+        process.kill()
+        process.wait()
+        raise RuntimeError(f"the moto server did not start: {''.join(seen)[-2000:]}")
+
+    def stop(self) -> None:
+        """Stop it (SIGTERM, then SIGKILL after 10 s)."""
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
 def main() -> None:
     """Run until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument(
+        "--child", action="store_true", help="run until stdin closes; ignore Ctrl-C (the parent stops it)"
+    )
     args = parser.parse_args()
     server, url = start_server(args.port, args.host)
-    print(f"patched moto server on {url} (patches: {', '.join(moto_patches.installed())})", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        server.stop()
+    from local import moto_patches
+
+    print(f"{READY_PREFIX}{url} (patches: {', '.join(moto_patches.installed())})", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if args.child:
+        # Ctrl-C reaches the whole process group: the parent still needs moto while it shuts down.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+        def stop_when_stdin_closes() -> None:
+            sys.stdin.read()
+            stop.set()
+
+        threading.Thread(target=stop_when_stdin_closes, daemon=True).start()
+    else:
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,9 @@ Never part of the deployed code (it lives in the engine). Each kind fails where 
   FailedEntryCount 1 (InternalFailure) and publishes nothing.
 - send-task-throttled (SendTaskSuccess/Failure in a request-driven invocation): ThrottlingException,
   as after the client's own retries.
+  Neither fails a request twice in a row (the same event for the same customer or order, the same task
+  token): a client that asks again as told (503 + Retry-After) gets through, as the workflow's retry
+  does, and a run's outcome never hangs on how many refusals in a row the draws give one customer.
 - push-connection-gone (PostToConnection, made by the push fan-out only): the
   connection the table still lists has vanished without a $disconnect: GoneException, for that call
   and every later one to the same connection (decided once per connection).
@@ -132,6 +135,7 @@ class FaultInjector:
         self._current = threading.local()
         self._handler_faults: dict[tuple[str, str], FaultKind | None] = {}  # (function, event id) -> fault
         self._throttled_requests: set[str] = set()  # workflow requests whose last attempt was throttled
+        self._refused_requests: set[str] = set()  # API requests whose last attempt was refused
         self._gone_connections: dict[str, bool] = {}  # push connection -> made gone (decided once)
         self._engine_clients: set[int] = set()
         self._unwrap: list[Callable[[], None]] = []
@@ -230,11 +234,13 @@ class FaultInjector:
                 _order_id(first.get("Detail")),
                 operation,
             )
-            if self._decide_and_record(candidate, f"{len(entries)} entries refused"):
+            request = [operation, candidate.detail_type, _caller_or_order(first.get("Detail"))]
+            if self._decide_unless_retry(candidate, request, f"{len(entries)} entries refused"):
                 return _failed_put_events(len(entries))
         if service == "stepfunctions" and operation in SEND_TASK_OPERATIONS:
             candidate = Candidate(FaultKind.SEND_TASK_THROTTLED, invocation.function, operation=operation)
-            if self._decide_and_record(candidate, "ThrottlingException"):
+            request = [operation, str(params.get("taskToken", ""))]
+            if self._decide_unless_retry(candidate, request, "ThrottlingException"):
                 raise _throttling(operation)
         return None
 
@@ -278,6 +284,19 @@ class FaultInjector:
         draw = self._random.random()
         return draw < self.rates.of(candidate.kind) and (self.only is None or self.only(candidate))
 
+    def _decide_unless_retry(self, candidate: Candidate, request: list[str], note: str) -> bool:
+        # An API request the previous fault refused goes through this time (module docstring).
+        key = json.dumps(request)
+        with self._lock:
+            if key in self._refused_requests:
+                self._refused_requests.discard(key)
+                return False
+        if not self._decide_and_record(candidate, note):
+            return False
+        with self._lock:
+            self._refused_requests.add(key)
+        return True
+
     def _decide_and_record(self, candidate: Candidate, note: str) -> bool:
         with self._lock:
             if not self._decide(candidate):
@@ -289,6 +308,18 @@ class FaultInjector:
 def _access_key(client: Any) -> str | None:
     credentials = getattr(getattr(client, "_request_signer", None), "_credentials", None)
     return getattr(credentials, "access_key", None)
+
+
+def _caller_or_order(detail: Any) -> str:
+    """Whose event it is: its userId (a customer's new order: each attempt has a new orderId), else
+    its orderId."""
+    try:
+        value = json.loads(detail) if isinstance(detail, str) else {}
+    except ValueError:
+        return ""
+    if not isinstance(value, dict):
+        return ""
+    return str(value.get("userId") or value.get("orderId") or "")
 
 
 def _order_id(detail: Any) -> str:

@@ -16,7 +16,9 @@
 - PostToConnection: API Gateway's management API (`POST /@connections/{id}`, also GET and DELETE) is
   served over HTTP on a second port; the functions' `PUSH_ENDPOINT` points there (`function_env`), so
   the fan-out's apigatewaymanagementapi client reaches the real socket. An unknown or closed
-  connection answers 410 GoneException, as API Gateway does.
+  connection answers 410 GoneException, as API Gateway does. The functions of this process answer their
+  calls without HTTP (local/push/in_process.py), those in worker processes through a relay to this
+  process (local/push/relay.py).
 - A slow or dead client never delays the others: each connection has its own queue and sender; a
   send that takes longer than SEND_TIMEOUT_SECONDS, or a queue that fills up, closes that connection
   (its screen reconnects and re-reads), while PostToConnection itself only enqueues.
@@ -47,6 +49,7 @@ from websockets.http11 import Request, Response
 from local.auth import AUDIENCE, ISSUER, JwksServer, LocalIdp
 from local.push.events import connect_event, disconnect_event
 from local.push.in_process import InProcessRoute
+from local.push.relay import PushRelay
 from local.template import Template
 
 DEFAULT_HOST = "127.0.0.1"
@@ -159,6 +162,8 @@ class LocalPush:
         self._routes = WebSocketRoutes()
         # This process's functions (the engine's) post without HTTP; see local/push/in_process.py.
         self.in_process = InProcessRoute(self)
+        # ...and the functions in worker processes through a relay (local/push/relay.py).
+        self.relay = PushRelay(self)
         self.delivered = 0  # messages written to a socket (bench/push.py reads it)
         self._stopping = False
 
@@ -211,6 +216,7 @@ class LocalPush:
         self._threads = [loop_thread, management_thread]
         self._jwks.start()
         self.in_process.install()
+        self.relay.start()
         if not ready.wait(10):
             raise RuntimeError("the local push server did not start")
 
@@ -222,6 +228,7 @@ class LocalPush:
         """
         self._stopping = True
         self.in_process.uninstall()
+        self.relay.stop()
         if self._loop is not None and self._server is not None:
             closing = asyncio.run_coroutine_threadsafe(self._close_server(), self._loop)
             closing.result(timeout=STOP_TIMEOUT_SECONDS + CLOSE_TIMEOUT_SECONDS + 5)

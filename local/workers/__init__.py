@@ -19,7 +19,7 @@ import io
 import multiprocessing
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
@@ -37,7 +37,16 @@ class FunctionError(RuntimeError):
 class FunctionWorkers:
     """Invokes `pooled` functions in worker processes and every other through the engine (an Invoker)."""
 
-    def __init__(self, engine: Any, pooled: Iterable[str], *, workers: int = DEFAULT_WORKERS) -> None:
+    def __init__(
+        self,
+        engine: Any,
+        pooled: Iterable[str],
+        *,
+        workers: int = DEFAULT_WORKERS,
+        setup: Callable[[], object] | None = None,
+    ) -> None:
+        """`setup` (picklable) runs in each worker before its function loads, e.g. to route the push
+        channel's management API calls to the stack's process (local/push/relay.py)."""
         self.engine = engine
         self.template: Template = engine.template
         self._pools: dict[str, ProcessPoolExecutor] = {}
@@ -48,7 +57,7 @@ class FunctionWorkers:
         for logical_id in pooled:
             spec: FunctionSpec = engine.functions[logical_id].spec
             self._pools[logical_id] = ProcessPoolExecutor(
-                max_workers=workers, mp_context=context, initializer=_load, initargs=(spec,)
+                max_workers=workers, mp_context=context, initializer=_load, initargs=(spec, setup)
             )
 
     def invoke(self, logical_id: str, event: Any) -> Any:
@@ -64,6 +73,12 @@ class FunctionWorkers:
             raise FunctionError(outcome)
         return outcome
 
+    def warm(self) -> None:
+        """Start one worker of each function now, in the background (its cold start is then paid before
+        the first invocation needs it, not by it)."""
+        for pool in self._pools.values():
+            pool.submit(_ready)
+
     def close(self) -> None:
         """Stop the workers (requests in progress finish first)."""
         for pool in self._pools.values():
@@ -75,8 +90,10 @@ _function: LocalFunction | None = None
 _printed = io.StringIO()
 
 
-def _load(spec: FunctionSpec) -> None:
+def _load(spec: FunctionSpec, setup: Callable[[], object] | None) -> None:
     global _function
+    if setup is not None:
+        setup()
     # Before the first invocation: Powertools' Logger binds to sys.stdout when the handler loads.
     sys.stdout = _printed
     _function = LocalFunction(spec, "worker")

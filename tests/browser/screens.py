@@ -40,13 +40,19 @@ class Screens:
     def start(self, time_scale: float = DEFAULT_TIME_SCALE) -> LocalStack:
         """Start the stack (once per test) with this time scale."""
         if self.stack is None:
-            # The API's function in this process (api_workers=0), not in worker processes: a test opens a
-            # few screens, not a rush, and spawning a worker (a fresh interpreter importing boto3 and
-            # Powertools) cost more CPU than the rest of a test's stack; and so the least-privilege
-            # recording below sees the API's AWS calls too (a worker's calls happen in its own process).
-            # The worker pool has its own test (tests/local/test_cli.py).
+            # One process (api_workers=0, moto and the event handlers in it too): a test opens a few
+            # screens, not a rush, and spawning workers (fresh interpreters importing boto3 and
+            # Powertools) cost more CPU than the rest of a test's stack; and the least-privilege
+            # recording below sees every AWS call (a worker's calls happen in its own process).
+            # The worker pools have their own tests (tests/local/test_cli.py).
             self.stack = LocalStack.start(
-                port=0, api_port=0, time_scale=time_scale, api_log=lambda line: None, api_workers=0
+                port=0,
+                api_port=0,
+                time_scale=time_scale,
+                api_log=lambda line: None,
+                api_workers=0,
+                moto_process=False,
+                handler_workers=0,
             )
             self._recording = recording(self.stack.engine)
             self._recorder = self._recording.__enter__()

@@ -257,6 +257,23 @@ def test_a_refused_new_order_event_answers_503_and_leaves_no_half_made_order(mak
         assert engine.faults is not None and engine.faults.counts == {FaultKind.PUT_EVENTS_FAILED: 1}
 
 
+def test_a_customer_asking_again_after_a_refused_order_is_never_refused_twice_in_a_row(
+    make_engine: MakeEngine,
+) -> None:
+    # Given every new order's PutEvents is a candidate for a fault
+    new_orders = only(
+        FaultKind.PUT_EVENTS_FAILED, lambda candidate: candidate.detail_type == "Validator.NewOrder"
+    )
+    with make_engine(faults=new_orders) as engine:
+        # When a customer places an order, again after the refusal, and then a third one
+        statuses = [call_api(engine, "api_place_order")[0] for _ in range(3)]
+
+        # Then the second attempt went through (a client that asks again as told gets its order), and
+        # the next order met a fault again
+        assert statuses == [503, 202, 503]
+        assert engine.faults is not None and engine.faults.counts == {FaultKind.PUT_EVENTS_FAILED: 2}
+
+
 def test_a_throttled_resume_answers_503_with_retry_after_and_a_retry_resumes_the_order(
     make_engine: MakeEngine,
 ) -> None:

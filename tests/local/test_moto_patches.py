@@ -718,3 +718,78 @@ def test_items_come_back_as_written_without_visiting_every_attribute_value_membe
     assert scanned == [item]
     # And no AttributeValue member was visited one by one
     assert visited == []
+
+
+# ------------------------------------------------------------------ response_methods_listed_once
+def test_a_response_class_lists_its_methods_once(patched_moto: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a service that has served one request, and a count of inspections of its response class
+    import inspect
+
+    from moto.sqs.responses import SQSResponse
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    sqs.create_queue(QueueName="inspected")
+    inspected: list[type] = []
+    real_getmembers = inspect.getmembers
+
+    def counted(subject: Any, *args: Any) -> Any:
+        if subject is SQSResponse:
+            inspected.append(subject)
+        return real_getmembers(subject, *args)
+
+    monkeypatch.setattr(inspect, "getmembers", counted)
+
+    # When it serves more requests
+    sqs.list_queues()
+    queue_url = sqs.get_queue_url(QueueName="inspected")["QueueUrl"]
+
+    # Then they are answered as before
+    assert queue_url.endswith("/inspected")
+    # And its methods were not listed again for each request
+    assert inspected == []
+
+
+# -------------------------------------------------------------------- server_backend_lookup_once
+def test_the_server_finds_a_hosts_service_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the patched moto server (in this process: restore what it sets process-wide afterwards)
+    # that has served one DynamoDB request, and a count of its scans of moto's services from here on
+    import urllib.request
+
+    from moto import backends
+    from moto.core.config import default_user_config
+
+    from local.server import start_server
+
+    monkeypatch.setenv("MOTO_PORT", "0")
+    monkeypatch.setitem(
+        default_user_config, "stepfunctions", dict(default_user_config.get("stepfunctions", {}))
+    )
+    server, url = start_server(port=0)
+    try:
+        dynamodb = boto3.client(
+            "dynamodb",
+            region_name="us-east-1",
+            endpoint_url=url,
+            aws_access_key_id="k",
+            aws_secret_access_key="s",
+        )
+        dynamodb.list_tables()
+        scans: list[int] = []
+        real_scan = backends.list_of_moto_modules
+
+        def counted() -> Any:
+            scans.append(1)
+            return real_scan()
+
+        monkeypatch.setattr(backends, "list_of_moto_modules", counted)
+
+        # When it serves more requests for that service
+        tables = [dynamodb.list_tables()["TableNames"] for _ in range(3)]
+
+        # Then they reach DynamoDB as before
+        assert tables == [[], [], []]
+        # And the service was not looked up again for each request
+        assert scans == []
+    finally:
+        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST")).read()
+        server.stop()

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import base64
 import json
+import multiprocessing
 import os
 import socket
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from websockets.protocol import State
 
 from local.auth import LocalIdp
 from local.push import server as push_server
+from local.push.relay import install_in_worker
 from local.push.server import SUBPROTOCOL, LocalPush, websocket_routes
 from local.template import Template
 from local.waiting import wait_until
@@ -65,10 +68,14 @@ def push(tmp_path: Path, functions: StandInFunctions) -> Iterator[LocalPush]:
 
 
 def _management_client(push: LocalPush) -> Any:
+    return _management_client_for(push.management_url)
+
+
+def _management_client_for(management_url: str) -> Any:
     # As the fan-out makes it: boto3's default session, the push server's management URL.
     return boto3.client(
         "apigatewaymanagementapi",
-        endpoint_url=push.management_url,
+        endpoint_url=management_url,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
@@ -127,6 +134,42 @@ def test_this_process_posts_without_http_with_the_answers_of_the_http_api(push: 
         wait_until(lambda: len(screen.received()) == 2, "both messages")
         assert screen.received() == [{"n": 1}, {"n": 2}]
     finally:
+        screen.close()
+
+
+def _post_from_a_worker(management_url: str, connection_id: str) -> str:
+    """In a worker process: post to the connection, then to one that is not open; the second's error."""
+    client = _management_client_for(management_url)
+    client.post_to_connection(ConnectionId=connection_id, Data=b'{"from": "worker"}')
+    try:
+        client.post_to_connection(ConnectionId="not-open", Data=b"{}")
+    except client.exceptions.GoneException as error:
+        return str(error.response["Error"]["Code"])
+    return "no error"
+
+
+def test_a_worker_process_posts_through_the_relay_with_the_answers_of_the_http_api(push: LocalPush) -> None:
+    # Given a connected screen, and a worker process set up as the stack sets up its function workers
+    screen = Screen(push.url, "a-token", "screen")
+    connection_id = _new_connection(push, set())
+    worker = ProcessPoolExecutor(
+        1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=install_in_worker,
+        initargs=(push.relay.address,),
+    )
+    try:
+        # When the worker posts to it, and to a connection that is not open
+        error = worker.submit(_post_from_a_worker, push.management_url, connection_id).result(60)
+
+        # Then both calls were relayed to this process, answered as over HTTP, and the screen got its message
+        assert error == "GoneException"
+        assert push.relay.relayed == 2
+        assert push.in_process.answered == 0
+        wait_until(screen.received, "the message")
+        assert screen.received() == [{"from": "worker"}]
+    finally:
+        worker.shutdown()
         screen.close()
 
 
