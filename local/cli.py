@@ -178,6 +178,9 @@ class LocalStack:
                 api.start()
                 if workers is not None:  # a burst: more requests than workers to answer them
                     engine.dispatcher.busy = lambda api=api: api.in_flight > api_workers
+                    # Except the push fan-out: held back, its screens would read their orders again
+                    # instead (a request more in the burst for each).
+                    engine.dispatcher.never_deferred = screen_posting_functions(engine)
             if push is not None:
                 push.start(engine)
                 site.push_url = push.url  # the screens' pushUrl (runtime-config.json)
@@ -251,6 +254,17 @@ class _Api(LocalApi):
             super().log(line)
         else:
             self._log_line(line)
+
+
+def screen_posting_functions(engine: LocalEngine) -> frozenset[str]:
+    """The rules' target functions that post to the screens: those given the push endpoint."""
+    return frozenset(
+        route.target
+        for route in engine.provisioned.routes
+        if route.target_kind == "function"
+        and "PUSH_ENDPOINT"
+        in engine.template.properties(route.target).get("Environment", {}).get("Variables", {})
+    )
 
 
 def _require_free_port(host: str, port: int) -> None:

@@ -77,6 +77,7 @@ class Dispatcher:
         self._poll_interval = poll_interval
         self.concurrency = concurrency
         self.busy: Callable[[], bool] | None = None  # see MAX_DEFER_SECONDS
+        self.never_deferred: frozenset[str] = frozenset()  # targets whose deliveries never wait for busy()
         # One batch per queue handled at a time (by its background thread or a test's drain). Receiving
         # needs no lock: SQS hands each message to one receiver.
         self._capture_lock = threading.Lock()
@@ -209,7 +210,8 @@ class Dispatcher:
 
     def _serve(self, route: Route, messages: list[dict[str, Any]]) -> int:
         def serve_one(message: dict[str, Any]) -> bool:
-            self._yield_to_foreground()
+            if route.target not in self.never_deferred:
+                self._yield_to_foreground()
             event = json.loads(message["Body"])
             attempt = int(message["Attributes"]["ApproximateReceiveCount"])
             self.started.append((route.rule_name, route.target, str(event.get("id", ""))))
