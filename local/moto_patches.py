@@ -206,6 +206,21 @@ def _patch_callback_skips_starting_executions() -> Callable[[], None]:
     return _replace(StepFunctionsParserBackend, "_get_executions", _get_executions)
 
 
+def _patch_execution_status_while_starting() -> Callable[[], None]:
+    # StartExecution lists the new execution before start() sets its status: a ListExecutions in
+    # between read `None.value` (AttributeError; a 500 from the server) and failed the caller, e.g. a
+    # test or the activity log looking at executions while an order starts. On AWS an execution is
+    # RUNNING from StartExecution on.
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    original: property = Execution.__dict__["status"]
+
+    def status(self: Any) -> str:
+        return "RUNNING" if self.exec_status is None else str(original.__get__(self))
+
+    return _replace(Execution, "status", property(status))
+
+
 # Performance patches: moto 5.2.5 behaves the same with or without them, only slower. Together they
 # took the bare-ASL floor of bench/throughput.py from ~5.5 to ~15 orders/s here (see bench/README.md).
 
@@ -450,6 +465,7 @@ PATCHES: dict[str, Callable[[], Callable[[], None]]] = {
     "dynamodb_atomic_requests": _patch_dynamodb_atomic_requests,
     "task_timeout_default": _patch_task_timeout_default,
     "callback_skips_starting_executions": _patch_callback_skips_starting_executions,
+    "execution_status_while_starting": _patch_execution_status_while_starting,
     "asl_parse_once": _patch_asl_parse_once,
     "asl_task_clients_reused": _patch_asl_task_clients_reused,
     "jsonpath_parse_once": _patch_jsonpath_parse_once,

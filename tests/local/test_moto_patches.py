@@ -321,6 +321,27 @@ def test_a_heartbeat_task_without_timeout_seconds_gets_aws_default_timeout(patch
     assert wait_state.timeout.timeout_seconds == TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS
 
 
+# ------------------------------------------------------------- execution_status_while_starting
+def test_executions_are_listed_while_one_is_between_being_listed_and_started(patched_moto: Any) -> None:
+    # Given an execution as StartExecution leaves it for a moment: listed, its status not yet set
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    arn = run(patched_moto, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    backend = stepfunctions_parser_backends[arn.split(":")[4]][arn.split(":")[3]]
+    [starting] = [e for e in backend._get_executions() if e.execution_arn == arn]
+    status, starting.exec_status = starting.exec_status, None
+    try:
+        # When the executions are listed
+        listed = patched_moto.list_executions(
+            stateMachineArn=arn.rsplit(":", 1)[0].replace(":execution:", ":stateMachine:")
+        )
+
+        # Then it is listed as running, as AWS lists it from StartExecution on
+        assert [(e["executionArn"], e["status"]) for e in listed["executions"]] == [(arn, "RUNNING")]
+    finally:
+        starting.exec_status = status
+
+
 # ---------------------------------------------------------- callback_skips_starting_executions
 def test_a_callback_is_delivered_while_an_earlier_execution_still_parses_its_definition(
     patched_moto: Any, monkeypatch: pytest.MonkeyPatch
