@@ -313,21 +313,21 @@ def _access_key(client: Any) -> str | None:
 def _caller_or_order(detail: Any) -> str:
     """Whose event it is: its userId (a customer's new order: each attempt has a new orderId), else
     its orderId."""
-    try:
-        value = json.loads(detail) if isinstance(detail, str) else {}
-    except ValueError:
-        return ""
-    if not isinstance(value, dict):
-        return ""
+    value = _detail(detail)
     return str(value.get("userId") or value.get("orderId") or "")
 
 
 def _order_id(detail: Any) -> str:
+    return str(_detail(detail).get("orderId", ""))
+
+
+def _detail(detail: Any) -> dict[str, Any]:
+    """An entry's Detail (JSON text) as a dict; {} when it is not a JSON object."""
     try:
         value = json.loads(detail) if isinstance(detail, str) else {}
     except ValueError:
-        return ""
-    return str(value.get("orderId", "")) if isinstance(value, dict) else ""
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _failed_put_events(count: int) -> dict[str, Any]:
