@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -72,17 +73,31 @@ class MotoProcess:
             bufsize=1,
         )
         assert process.stdout is not None
+        stdout = process.stdout
+        # Read in a thread, so a child that hangs silently still ends at the deadline; it keeps reading
+        # (warnings) after the ready line, so a full pipe never blocks the server.
+        lines: queue.Queue[str] = queue.Queue()
+        ready = threading.Event()
+
+        def read_lines() -> None:
+            for line in stdout:
+                if not ready.is_set():  # afterwards only drained
+                    lines.put(line)
+            lines.put("")  # it exited
+
+        threading.Thread(target=read_lines, name="local-moto-output", daemon=True).start()
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         seen: list[str] = []
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:  # it exited
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                line = lines.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if not line:
                 break
             if line.startswith(READY_PREFIX):
-                endpoint = line.removeprefix(READY_PREFIX).split()[0]
-                # Keep reading what it prints (warnings), so a full pipe never blocks it.
-                threading.Thread(target=process.stdout.read, name="local-moto-output", daemon=True).start()
-                return cls(process, endpoint)
+                ready.set()
+                return cls(process, line.removeprefix(READY_PREFIX).split()[0])
             seen.append(line)
         process.kill()
         process.wait()

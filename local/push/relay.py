@@ -25,6 +25,11 @@ from typing import TYPE_CHECKING
 
 from local.push.in_process import InProcessRoute, Managed
 
+# A relayed call is a dictionary lookup and a queue put in the stack's process: 30 s without an answer
+# means the stack is gone or stuck, and the worker's function fails (as an HTTP call would time out)
+# instead of waiting for ever.
+ANSWER_TIMEOUT_SECONDS = 30.0
+
 if TYPE_CHECKING:
     from local.push.server import ManagementAnswer
 
@@ -65,6 +70,11 @@ class RelayedPush:
             connection = Client(self._relay.address, family="AF_UNIX", authkey=self._relay.authkey)
             self._local.connection = connection
         connection.send((method, path, data))
+        if not connection.poll(ANSWER_TIMEOUT_SECONDS):
+            # The answer may still come: this connection can no longer tell whose it is.
+            self._local.connection = None
+            connection.close()
+            raise TimeoutError(f"no answer from the push relay in {ANSWER_TIMEOUT_SECONDS:.0f} s")
         answer: ManagementAnswer = connection.recv()
         return answer
 
@@ -129,7 +139,8 @@ class PushRelay:
             while True:
                 method, path, data = connection.recv()
                 answer = self._push.manage(method, path, data)
-                self.relayed += 1  # before the answer: the worker's caller may look right after it
+                with self._lock:  # one serving thread per worker connection
+                    self.relayed += 1  # before the answer: the worker's caller may look right after it
                 connection.send(answer)
         except (EOFError, OSError):  # the worker ended, or stop() closed it
             pass

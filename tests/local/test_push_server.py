@@ -21,8 +21,9 @@ import pytest
 from websockets.protocol import State
 
 from local.auth import LocalIdp
+from local.push import relay as push_relay
 from local.push import server as push_server
-from local.push.relay import install_in_worker
+from local.push.relay import PushRelay, RelayedPush, install_in_worker
 from local.push.server import SUBPROTOCOL, LocalPush, websocket_routes
 from local.template import Template
 from local.waiting import wait_until
@@ -171,6 +172,41 @@ def test_a_worker_process_posts_through_the_relay_with_the_answers_of_the_http_a
     finally:
         worker.shutdown()
         screen.close()
+
+
+class StuckPush:
+    """A stack's push server that never answers (stuck, or stopping) until released."""
+
+    management_url = "http://127.0.0.1:1"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def manage(self, method: str, path: str, data: bytes = b"") -> Any:
+        self.release.wait(timeout=30)
+        return (410, b"")
+
+
+def test_a_relayed_call_the_stack_never_answers_fails_in_time_and_the_next_call_is_served(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a worker's relay to a stack whose push server is stuck
+    monkeypatch.setattr(push_relay, "ANSWER_TIMEOUT_SECONDS", 0.5)
+    stuck = StuckPush()
+    relay = PushRelay(stuck)
+    relay.start()
+    worker_side = RelayedPush(relay.address)
+    try:
+        # When the worker's function posts through it
+        with pytest.raises(TimeoutError, match="no answer from the push relay"):
+            worker_side.manage("POST", "/@connections/a")
+
+        # Then it fails instead of waiting for ever; and once the stack answers again, so does the relay
+        stuck.release.set()
+        assert worker_side.manage("POST", "/@connections/a") == (410, b"")
+    finally:
+        stuck.release.set()
+        relay.stop()
 
 
 # ----------------------------------------------------------------------- a client that stops reading
