@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import socket
 import threading
 from dataclasses import dataclass
 from multiprocessing import AuthenticationError
@@ -107,8 +108,13 @@ class PushRelay:
         """Stop accepting and close every connection (a worker's next call then fails)."""
         self._stopping = True
         if self._thread is not None:
-            with contextlib.suppress(OSError):  # wake the accept() up: closing the listener alone does not
-                Client(self.address.address, family="AF_UNIX", authkey=self._authkey).close()
+            # Wake a waiting accept() up (closing the listener alone does not) with a bare connection: it
+            # fails the handshake and the thread sees it is stopping. Not with Client(): its handshake
+            # needs the accept thread, which may already have ended (it checks `_stopping` right after
+            # accepting a worker's connection), and then waits for ever; a bare connect never does.
+            with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as wake_up:
+                wake_up.settimeout(5)
+                wake_up.connect(self.address.address)
             self._thread.join(timeout=5)
             self._thread = None
         self._listener.close()

@@ -327,6 +327,7 @@ def test_executions_are_listed_while_one_is_between_being_listed_and_started(pat
     from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
     arn = run(patched_moto, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    wait_until_done(patched_moto, arn)  # its thread ended: nothing sets its status behind this test's back
     backend = stepfunctions_parser_backends[arn.split(":")[4]][arn.split(":")[3]]
     [starting] = [e for e in backend._get_executions() if e.execution_arn == arn]
     status, starting.exec_status = starting.exec_status, None

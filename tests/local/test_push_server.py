@@ -6,6 +6,7 @@ real ones run in tests/e2e/test_push.py): these tests are about the server, not 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import multiprocessing
 import os
@@ -13,6 +14,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.connection import Client
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +209,27 @@ def test_a_relayed_call_the_stack_never_answers_fails_in_time_and_the_next_call_
     finally:
         stuck.release.set()
         relay.stop()
+
+
+def test_stopping_the_relay_returns_even_when_its_accept_thread_has_already_ended() -> None:
+    # Given a relay whose accept thread saw the stop flag right after accepting a worker's connection and
+    # ended before stop() woke it (the race that hung two CI workers in LocalStack.close for 80 minutes)
+    relay = PushRelay(StuckPush())
+    relay.start()
+    relay._stopping = True
+    with contextlib.suppress(EOFError, OSError):
+        Client(relay.address.address, family="AF_UNIX", authkey=relay.address.authkey).close()
+    accept_thread = relay._thread
+    assert accept_thread is not None
+    wait_until(lambda: not accept_thread.is_alive(), "the end of the accept thread")
+
+    # When the stack stops it
+    stopping = threading.Thread(target=relay.stop, daemon=True)
+    stopping.start()
+    stopping.join(timeout=10)
+
+    # Then stop() returns instead of waiting for ever for a handshake nobody answers
+    assert not stopping.is_alive()
 
 
 # ----------------------------------------------------------------------- a client that stops reading
