@@ -373,16 +373,32 @@ def _errors(replies: list[Reply], expected: int) -> dict[str, int]:
 def _profile(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
     spy = Path(sys.executable).with_name("py-spy")
     command = [str(spy), "record", "--pid", str(pid), "--subprocesses", "--duration", str(int(seconds) + 1)]
-    command += ["--format", "raw", "--output", str(out), "--nonblocking"]
+    command += ["--format", "raw", "--full-filenames", "--output", str(out), "--nonblocking"]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def profile_summary(raw: Path, top: int = 12) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
-    """py-spy's collapsed stacks -> (share of samples by process, top functions on running stacks).
+@dataclass
+class Profile:
+    """Shares of py-spy's samples: by process, by the work each process was doing, by innermost function."""
 
-    py-spy samples only threads that are running (not idle), so the shares say where CPU went.
+    by_process: list[tuple[str, float]]
+    by_work: list[tuple[str, float]]
+    by_function: list[tuple[str, float]]
+
+
+# The moto server's packages that route and serialize any request, not one service's work.
+MOTO_COMMON = {"core", "utilities", "moto_server", "moto_api", "backends", "settings"}
+
+
+def profile_summary(raw: Path, top: int = 12) -> Profile:
+    """py-spy's collapsed stacks -> the shares of samples by process, by work and by innermost function.
+
+    py-spy samples only threads that are running (not idle), so the shares say where CPU went. "Work" is
+    the outermost frame that says what a sample was for: a moto service (its backend and the ASL
+    interpreter run in the server's threads), a function's handler, a part of the local engine.
     """
     by_process: Counter[str] = Counter()
+    by_work: Counter[str] = Counter()
     by_function: Counter[str] = Counter()
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
@@ -392,7 +408,7 @@ def profile_summary(raw: Path, top: int = 12) -> tuple[list[tuple[str, float]], 
         # that process's frames (outermost first)
         frames = stack.split(";")
         processes = [frame for frame in frames if frame.startswith("process ")]
-        own_frames = frames[len(processes) :]
+        own_frames = [frame.strip() for frame in frames[len(processes) :]]
         sampled = processes[-1] if processes else ""
         if "local.server" in sampled:
             kind = "moto server"
@@ -401,13 +417,43 @@ def profile_summary(raw: Path, top: int = 12) -> tuple[list[tuple[str, float]], 
         else:
             kind = "stack (dispatcher, API, push)"
         by_process[kind] += int(count)
-        innermost = own_frames[-1].strip() if own_frames else "(native code)"
+        by_work[f"{kind.split(maxsplit=1)[0]}: {_work_of(kind, own_frames)}"] += int(count)
+        innermost = _short(own_frames[-1]) if own_frames else "(native code)"
         by_function[f"{kind.split(maxsplit=1)[0]}: {innermost}"] += int(count)
     total = sum(by_process.values()) or 1
-    return (
+    return Profile(
         [(name, samples / total) for name, samples in by_process.most_common()],
+        [(name, samples / total) for name, samples in by_work.most_common(top)],
         [(name, samples / total) for name, samples in by_function.most_common(top)],
     )
+
+
+def _work_of(kind: str, frames: list[str]) -> str:
+    paths = [frame[frame.rfind("(") + 1 : frame.rfind(":")] for frame in frames]
+    if kind == "moto server":
+        for path in paths:
+            if "/moto/" in path:
+                package = path.split("/moto/", 1)[1].split("/", 1)[0]
+                if package not in MOTO_COMMON and not package.endswith(".py"):
+                    return package
+        if any("/moto/" in path for path in paths):
+            return "request routing and serialization"
+        return "HTTP serving" if any("serv" in path for path in paths) else "other"
+    for path in paths:
+        if "/functions/" in path and path.endswith("/app.py"):
+            return path.split("/functions/", 1)[1].split("/", 1)[0]
+    for path in paths:
+        if path.startswith(f"{ROOT.as_posix()}/local/"):
+            return f"local/{path.split('/local/', 1)[1]}"
+    if kind == "function workers":
+        return "waiting for and passing invocations"
+    return "other"
+
+
+def _short(frame: str) -> str:
+    # `function (/full/path/file.py:line)` -> `function (file.py:line)`
+    name, _, where = frame.partition(" (")
+    return f"{name} ({where.rsplit('/', 1)[-1]}" if where else name
 
 
 # --------------------------------------------------------------------------------------------- main
@@ -483,7 +529,7 @@ def main() -> None:
         cpu_used = stack.cpu_seconds() - cpu_before
         if spy is not None:
             spy.wait()
-        profile = profile_summary(spy_out) if spy is not None and spy_out.exists() else ([], [])
+        profile = profile_summary(spy_out) if spy is not None and spy_out.exists() else Profile([], [], [])
 
         # 3. Everyone at once.
         crowd_barrier = threading.Barrier(args.clients)
@@ -556,11 +602,15 @@ def main() -> None:
         f"push connections refused {len(feed.connect_errors)}"
         + (f" (first: {feed.connect_errors[0]})" if feed.connect_errors else "")
     )
-    by_process, by_function = profile
-    if by_process:
+    if profile.by_process:
         print("\nWhere the stack's CPU went during the rush (py-spy samples of running threads)")
-        print(table(["process", "share"], [(name, f"{share:.0%}") for name, share in by_process]))
-        print(table(["function on top of the stack", "share"], [(n, f"{p:.1%}") for n, p in by_function]))
+        print(table(["process", "share"], [(name, f"{share:.0%}") for name, share in profile.by_process]))
+        print(table(["work", "share"], [(name, f"{share:.1%}") for name, share in profile.by_work]))
+        print(
+            table(
+                ["function on top of the stack", "share"], [(n, f"{p:.1%}") for n, p in profile.by_function]
+            )
+        )
 
     path = write_results(
         "rush",
@@ -591,8 +641,9 @@ def main() -> None:
             "completed_orders": len(completed_in_window),
             "stack_cpu_seconds_per_order": cpu_per_order,
             "orders_not_completed": failed,
-            "profile_by_process": dict(by_process),
-            "profile_top_functions": dict(by_function),
+            "profile_by_process": dict(profile.by_process),
+            "profile_by_work": dict(profile.by_work),
+            "profile_top_functions": dict(profile.by_function),
         },
     )
     print(f"\nwrote {path.relative_to(ROOT)}")

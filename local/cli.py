@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, TextIO  # noqa: E402
 from local.api_server import DEFAULT_PORT as DEFAULT_API_PORT  # noqa: E402  (no boto3/moto: cheap)
 from local.api_server import LocalApi, api_definition  # noqa: E402
 from local.auth import LocalIdp  # noqa: E402
+from local.server import PortInUse  # noqa: E402  (moto is imported where it runs: cheap)
 from local.web.site import WebSite  # noqa: E402
 
 if TYPE_CHECKING:
@@ -62,10 +63,6 @@ DEFAULT_API_WORKERS = 4  # processes serving API requests side by side (local/wo
 # Worker processes per function that the rules deliver events to, when the API has workers: event
 # deliveries then run side by side, on both cores, beside moto's process.
 HANDLER_WORKERS = 2
-
-
-class PortInUse(RuntimeError):
-    """A port the stack needs is taken by another process."""
 
 
 @dataclass
@@ -131,7 +128,7 @@ class LocalStack:
         if push_port is None:
             push_port = api_port + 1 if api_port else 0
         wants_push = websocket_routes(Template.load(template)).connect is not None
-        # moto's server thread would wait for ever on a port it cannot bind: refuse early instead.
+        # Refuse a taken port before anything starts (one taken later still ends the start: PortInUse).
         for needed in (port, api_port, push_port if wants_push else 0):
             _require_free_port(host, needed)
         idp = idp or LocalIdp()

@@ -29,18 +29,40 @@ if TYPE_CHECKING:  # moto is imported where it runs: a stack whose moto is a chi
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 
+class PortInUse(RuntimeError):
+    """A port the stack needs is taken by another process."""
+
+
 def start_server(port: int = 0, host: str = "127.0.0.1") -> tuple[ThreadedMotoServer, str]:
-    """Start a patched moto server in a thread of this process; return it and its endpoint URL."""
+    """Start a patched moto server in a thread of this process; return it and its endpoint URL.
+
+    PortInUse if it cannot listen on the port (moto's own start() would wait for ever: its server thread
+    dies of the bind error before it says it is ready).
+    """
     from moto.core.config import default_user_config
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
     from local import moto_patches
 
+    class ListeningMotoServer(ThreadedMotoServer):
+        could_not_listen = False
+
+        def _server_entry(self) -> None:
+            try:
+                super()._server_entry()
+            except (OSError, SystemExit):  # werkzeug prints the bind error and exits its thread
+                if self._server_ready_event.is_set():
+                    raise
+                self.could_not_listen = True
+                self._server_ready_event.set()  # start() returns; PortInUse below
+
     moto_patches.apply()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not one log line per request
-    default_user_config["stepfunctions"] = {"execute_state_machine": True}
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server = ListeningMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
+    if server.could_not_listen:
+        raise PortInUse(f"port {port} on {host} is in use (or cannot be listened on: see above)")
+    default_user_config["stepfunctions"] = {"execute_state_machine": True}
     bound_host, bound_port = server.get_host_and_port()
     # moto's Step Functions interpreter calls the other services back at localhost:$MOTO_PORT.
     os.environ["MOTO_PORT"] = str(bound_port)
@@ -48,6 +70,7 @@ def start_server(port: int = 0, host: str = "127.0.0.1") -> tuple[ThreadedMotoSe
 
 
 READY_PREFIX = "patched moto server on "
+PORT_IN_USE_PREFIX = "error: "  # then PortInUse's message; the child exits with 2
 STARTUP_TIMEOUT_SECONDS = 120.0  # importing moto on a busy 2-CPU machine
 
 
@@ -98,6 +121,9 @@ class MotoProcess:
             if line.startswith(READY_PREFIX):
                 ready.set()
                 return cls(process, line.removeprefix(READY_PREFIX).split()[0])
+            if line.startswith(PORT_IN_USE_PREFIX) and "is in use" in line:
+                process.wait(timeout=STARTUP_TIMEOUT_SECONDS)
+                raise PortInUse(line.removeprefix(PORT_IN_USE_PREFIX).strip())
             seen.append(line)
         process.kill()
         process.wait()
@@ -124,7 +150,11 @@ def main() -> None:
         "--child", action="store_true", help="run until stdin closes; ignore Ctrl-C (the parent stops it)"
     )
     args = parser.parse_args()
-    server, url = start_server(args.port, args.host)
+    try:
+        server, url = start_server(args.port, args.host)
+    except PortInUse as error:
+        print(f"{PORT_IN_USE_PREFIX}{error}", flush=True)
+        raise SystemExit(2) from None
     from local import moto_patches
 
     print(f"{READY_PREFIX}{url} (patches: {', '.join(moto_patches.installed())})", flush=True)

@@ -54,7 +54,7 @@ class LocalProcess:
     """`python -m local.cli` in a subprocess, its output collected line by line."""
 
     process: subprocess.Popen[str]
-    endpoint_url: str
+    endpoint_url: str = ""  # from the banner, once it is ready
     lines: list[str] = field(default_factory=list)
 
     def output(self) -> str:
@@ -76,27 +76,27 @@ class LocalProcess:
 
 @pytest.fixture
 def local_stack() -> Iterator[LocalProcess]:
-    """`make local` on free ports, ready; interrupted at the end if the test did not stop it."""
-    port, api_port, push_port = free_port(), free_port(), free_port()
+    """`make local` on free ports, ready; interrupted at the end if the test did not stop it.
+
+    Port 0: each server binds a free port itself. A port picked here and passed on could be taken by
+    then (any outgoing connection may get it as its ephemeral port): that start failed once in about
+    20 `make test` runs.
+    """
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "local.cli",
-            *("--port", str(port), "--api-port", str(api_port), "--push-port", str(push_port)),
-        ],
+        [sys.executable, "-m", "local.cli", *("--port", "0", "--api-port", "0", "--push-port", "0")],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    running = LocalProcess(process, f"http://127.0.0.1:{port}")
+    running = LocalProcess(process)
     assert process.stdout is not None
     stdout = process.stdout
     reader = threading.Thread(target=lambda: running.lines.extend(line.rstrip("\n") for line in stdout))
     reader.start()
     try:
         running.wait_for_line(r"^Ready in \d+\.\d\ds", READY_TIMEOUT)
+        running.endpoint_url = running.wait_for_line(r"^AWS endpoint\s+(http://\S+)", 1).group(1)
         yield running
     finally:
         if process.poll() is None:
