@@ -53,8 +53,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, command_line, table, write_results
-from tests.e2e.test_cli_walkthrough import free_port  # the same helper as the walkthrough's
+from bench.common import ROOT, command_line, free_port, table, write_results
 
 TARGET_P95_SECONDS = 2.0
 RETRY_SECONDS = 1.0  # a 409 (the workflow's token is not there yet) is retried after this
@@ -416,10 +415,11 @@ def profile_summary(raw: Path, top: int = 12) -> Profile:
             kind = "function workers"
         else:
             kind = "stack (dispatcher, API, push)"
+        short_kind = kind.split(maxsplit=1)[0]
         by_process[kind] += int(count)
-        by_work[f"{kind.split(maxsplit=1)[0]}: {_work_of(kind, own_frames)}"] += int(count)
+        by_work[f"{short_kind}: {_work_of(kind, own_frames)}"] += int(count)
         innermost = _short(own_frames[-1]) if own_frames else "(native code)"
-        by_function[f"{kind.split(maxsplit=1)[0]}: {innermost}"] += int(count)
+        by_function[f"{short_kind}: {innermost}"] += int(count)
     total = sum(by_process.values()) or 1
     return Profile(
         [(name, samples / total) for name, samples in by_process.most_common()],

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -39,14 +38,6 @@ STATE_MACHINE_ARN = "stateMachines[0].stateMachineArn"
 LATEST_TASK_PARAMETERS = "events[?type==`TaskScheduled`].taskScheduledEventDetails.parameters | [-1]"
 READY_TIMEOUT = 60.0
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass

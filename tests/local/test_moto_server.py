@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +57,17 @@ def test_the_moto_child_process_on_a_taken_port_ends_with_port_in_use(taken_port
     with pytest.raises(PortInUse, match=f"port {taken_port} on 127.0.0.1 is in use"):
         MotoProcess.start(taken_port, "127.0.0.1")
     assert time.monotonic() - started < 60
+    assert not _moto_children_on(taken_port)
+
+
+def _moto_children_on(port: int) -> list[str]:
+    """The command lines of running `local.server` processes given `port`."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            arguments = cmdline.read_bytes().decode(errors="replace").split("\0")
+        except OSError:  # it ended meanwhile
+            continue
+        if "local.server" in arguments and str(port) in arguments:
+            found.append(" ".join(arguments))
+    return found
