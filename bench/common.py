@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import pstats
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,15 +34,6 @@ API_DIR = ROOT / "functions" / "api"
 
 
 # ------------------------------------------------------------------------------------------- numbers
-def free_port() -> int:
-    """A port nothing listens on right now (it can be taken before the caller binds it: then the
-    stack started on it ends with PortInUse)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def median(values: Iterable[float]) -> float:
     """Median of the values (the figure every bench reports)."""
     return float(statistics.median(list(values)))

@@ -40,6 +40,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -53,7 +54,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, command_line, free_port, table, write_results
+from bench.common import ROOT, command_line, table, write_results
 
 TARGET_P95_SECONDS = 2.0
 RETRY_SECONDS = 1.0  # a 409 (the workflow's token is not there yet) is retried after this
@@ -69,29 +70,27 @@ class Stack:
     """`python -m local.cli` in a subprocess, and the CPU its process tree has used."""
 
     process: subprocess.Popen[bytes]
-    api_port: int
-    push_port: int
     log: Path
-
-    @property
-    def push_url(self) -> str:
-        """The push channel (WebSocket) of the stack."""
-        return f"ws://127.0.0.1:{self.push_port}"
+    api_port: int = 0  # the ports from the banner, once it is ready
+    push_url: str = ""
 
     @classmethod
     @contextlib.contextmanager
     def running(cls, time_scale: float, log_dir: Path, api_workers: int) -> Iterator[Stack]:
-        """Start the stack, wait for its Ready line, stop it (SIGTERM) at the end."""
-        api_port, moto_port, push_port = free_port(), free_port(), free_port()
+        """Start the stack, wait for its Ready line, stop it (SIGTERM) at the end.
+
+        Port 0: each server binds a free port itself and the banner says which (a port picked here could
+        be taken before the stack binds it).
+        """
         log = log_dir / "local.log"
         command = [
             sys.executable, "-m", "local.cli",
-            "--port", str(moto_port), "--api-port", str(api_port), "--time-scale", str(time_scale),
-            "--push-port", str(push_port), "--api-workers", str(api_workers),
+            "--port", "0", "--api-port", "0", "--push-port", "0",
+            "--time-scale", str(time_scale), "--api-workers", str(api_workers),
         ]  # fmt: skip
         with log.open("wb") as sink:
             process = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
-        stack = cls(process, api_port, push_port, log)
+        stack = cls(process, log)
         try:
             stack._wait_ready()
             yield stack
@@ -107,7 +106,13 @@ class Stack:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"make local exited: {self.log.read_text(errors='replace')[-2000:]}")
-            if "Ready in" in self.log.read_text(errors="replace"):
+            output = self.log.read_text(errors="replace")
+            if "Ready in" in output:
+                api = re.search(r"^HTTP API\s+http://[^:\s]+:(\d+)", output, re.MULTILINE)
+                push = re.search(r"^Push \(WebSocket\)\s+(ws://\S+)", output, re.MULTILINE)
+                if api is None or push is None:
+                    raise RuntimeError(f"no HTTP API or push URL in make local's banner: {output[-2000:]}")
+                self.api_port, self.push_url = int(api.group(1)), push.group(1)
                 return
             time.sleep(0.2)
         raise TimeoutError("make local did not print its Ready line")
